@@ -1,0 +1,20 @@
+"""adaptive: drift detection on streams (River's API, vectorised over many streams, calibrated
+false-alarm rates) and online adaptation of PyTorch models."""
+
+from adaptive.base import Alarms, Detector, Fleet
+from adaptive.page_hinkley import PageHinkley
+
+# --- detectors (issue 5): add imports below, one line each ---
+
+# --- calibration / evaluation (issue 5) ---
+
+# --- online learning (issue 6) ---
+
+# --- sensor monitor (issue 7) ---
+
+__all__ = [
+    "Alarms",
+    "Detector",
+    "Fleet",
+    "PageHinkley",
+]
