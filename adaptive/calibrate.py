@@ -1,0 +1,491 @@
+"""Calibration of a detector's threshold for a target in-control average run length (ARL0).
+
+ARL0 is the mean number of in-control values a detector reads, from a fresh start, up to and
+including its first (false) alarm. It is estimated by simulation on the fleet kernels: many null
+streams (Gaussian, Bernoulli, or bootstrapped from a reference sample of in-control data) run at
+once, for a whole grid of candidate parameter values in one pass.
+
+Which run lengths. After every drift alarm the simulation re-initialises the stream's state
+(the detector's ``_init`` kernel), so every run length starts from a fresh detector and the runs
+of one stream are i.i.d.: the textbook ARL0. For River's detectors this is exactly what they do
+themselves (reset on the update after a drift), so counting their alarms over a long null stream
+measures the same thing. A stream of ``max_steps`` values therefore yields several complete run
+lengths and one right-censored one.
+
+Estimator. With ``K`` alarms over a total exposure of ``N`` simulated values (all streams, the
+censored tails included), ``ARL0 = N / K``: the maximum-likelihood estimate for censored
+geometric (exponential) run lengths, and the renewal-reward ratio estimate for any run-length
+distribution (its bias is of order ``ARL0 / max_steps``, small when streams are long). The
+confidence interval is the union of two intervals: the exact Poisson interval for the alarm rate
+(chi-square quantiles, Wilson-Hilferty approximation for more than 2 degrees of freedom) and the
+delta-method interval for the ratio from the between-stream variance of the alarm counts (valid
+when run lengths are not geometric). ``K = 0`` gives ``ARL0 = inf`` with a finite lower bound.
+
+Search. The mean run length is monotone in the threshold parameter (increasing for thresholds
+such as ``PageHinkley.threshold``, decreasing for confidence levels such as ``ADWIN.delta``).
+The search brackets the target on a geometric grid around the detector's current value
+(extending the grid while it does not straddle the target), then narrows the bracket with finer
+grids and larger simulation budgets; all candidates of a round share the same null values
+(common random numbers), so their estimates are ordered like the true ARL0s up to small noise.
+The value returned interpolates log ARL0 linearly in log parameter between the last bracket's
+ends; its ARL0 is then re-estimated on fresh streams with the full budget, and that estimate is
+what the result reports.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from statistics import NormalDist
+from typing import Any
+
+import numpy as np
+
+from adaptive.base import DRIFT, Detector, Fleet, kernel
+from adaptive.synthetic import check_model, check_reference, null_values
+
+# class name -> (threshold parameter, +1 if ARL0 grows with it / -1 if it shrinks,
+#                factor between neighbouring values of the first grid)
+_THRESHOLDS: dict[str, tuple[str, int, float]] = {
+    "PageHinkley": ("threshold", 1, 1.5),
+    "CUSUM": ("h", 1, 1.5),
+    "EWMA": ("L", 1, 1.25),
+    "ADWIN": ("delta", -1, 10.0),
+    "KSWIN": ("alpha", -1, 10.0),
+    "DDM": ("drift_threshold", 1, 1.25),
+    "EDDM": ("beta", -1, 1.05),
+    "FHDDM": ("confidence_level", -1, 10.0),
+    "HDDM_A": ("drift_confidence", -1, 10.0),
+    "HDDM_W": ("drift_confidence", -1, 10.0),
+}
+_CHUNK = 1 << 22  # values generated per block (S * T), 32 MiB of float64
+_G0, _G = 9, 5  # grid sizes: first (bracketing) round, refinement rounds
+_MAX_EXTEND, _MAX_ROUNDS = 8, 7
+
+
+@kernel
+def _simulate(step, init, state, params, values, col, alarms):
+    """Run S streams on a block of null values, re-initialising a stream after each drift.
+
+    state (S, F), params (S, P), values (R, T) float64, col (S,) int64: the row of ``values``
+    that stream s reads; alarms (S,) int64: drift counts, incremented in place.
+    """
+    n_steps = values.shape[1]
+    for s in range(state.shape[0]):
+        st = state[s]
+        p = params[s]
+        row = values[col[s]]
+        for t in range(n_steps):
+            if step(st, row[t], p) == DRIFT:
+                alarms[s] += 1
+                init(st, p)
+
+
+def _chi2_ppf(q: float, df: float) -> float:
+    """Chi-square quantile: exact for df 0 and 2, Wilson-Hilferty otherwise (error < 1%)."""
+    if df <= 0:
+        return 0.0
+    if df == 2:
+        return -2.0 * math.log1p(-q)
+    z = NormalDist().inv_cdf(q)
+    a = 2.0 / (9.0 * df)
+    return df * max(1.0 - a + z * math.sqrt(a), 0.0) ** 3
+
+
+@dataclass(frozen=True)
+class ArlEstimate:
+    """ARL0 estimate from ``n_alarms`` alarms over ``n_streams`` null streams of ``max_steps``."""
+
+    arl0: float
+    ci_low: float
+    ci_high: float
+    level: float
+    n_alarms: int
+    n_streams: int
+    max_steps: int
+
+    @property
+    def n_steps(self) -> int:
+        """Total simulated values (the exposure)."""
+        return self.n_streams * self.max_steps
+
+    @property
+    def rel_se(self) -> float:
+        """Approximate relative standard error of ``arl0`` (1 / sqrt(n_alarms))."""
+        return 1.0 / math.sqrt(self.n_alarms) if self.n_alarms else math.inf
+
+
+def _estimate(alarms: np.ndarray, max_steps: int, level: float) -> ArlEstimate:
+    """alarms (R,) counts of R streams of ``max_steps`` values each -> ARL0 and its CI."""
+    r = alarms.size
+    k = int(alarms.sum())
+    exposure = float(r) * max_steps
+    alpha = 1.0 - level
+    # exact Poisson interval for the rate K / exposure
+    rate_lo = _chi2_ppf(alpha / 2, 2 * k) / (2 * exposure)
+    rate_hi = _chi2_ppf(1 - alpha / 2, 2 * k + 2) / (2 * exposure)
+    lo, hi = 1.0 / rate_hi, (1.0 / rate_lo if rate_lo > 0 else math.inf)
+    if k and r > 1:  # delta-method interval from the between-stream spread of the counts
+        z = NormalDist().inv_cdf(1 - alpha / 2)
+        mean = k / r
+        se = float(np.std(alarms, ddof=1)) / math.sqrt(r)
+        lo = min(lo, max_steps / (mean + z * se))
+        hi = max(hi, max_steps / (mean - z * se) if mean > z * se else math.inf)
+    arl = exposure / k if k else math.inf
+    return ArlEstimate(arl, lo, hi, level, k, r, int(max_steps))
+
+
+@dataclass(frozen=True)
+class _Null:
+    """How null values are drawn: bootstrap from ``reference`` or the model."""
+
+    model: str
+    model_params: dict[str, float]
+    reference: np.ndarray | None
+
+    def draw(self, rng: np.random.Generator, n_streams: int, n_steps: int) -> np.ndarray:
+        return null_values(n_streams, n_steps, rng, model=self.model,
+                           model_params=self.model_params, reference=self.reference)
+
+
+def _resolve_null(detector: Detector, reference: Any, model: str | None,
+                  model_params: dict[str, Any] | None) -> _Null:
+    if reference is not None:
+        if model is not None or model_params is not None:
+            raise ValueError("give either reference or model/model_params, not both")
+        ref = check_reference(reference)
+        if detector._binary and not np.isin(ref, (0.0, 1.0)).all():
+            raise ValueError(
+                f"reference must hold only 0/1 values for the binary detector "
+                f"{type(detector).__name__}"
+            )
+        return _Null("bootstrap", {}, ref)
+    if model is None:
+        model = "bernoulli" if detector._binary else "gaussian"
+    params = check_model(model, model_params)
+    if detector._binary and model != "bernoulli":
+        raise ValueError(
+            f"model={model!r}: the binary detector {type(detector).__name__} needs "
+            f"model='bernoulli' or a 0/1 reference"
+        )
+    return _Null(model, params, None)
+
+
+def _simulate_grid(detector: Detector, param: str | None, grid: np.ndarray, null: _Null,
+                   n_streams: int, max_steps: int, seed: np.random.SeedSequence) -> np.ndarray:
+    """Alarm counts (G, R) of G candidate values x R null streams of ``max_steps`` values.
+
+    All candidates read the same R streams (common random numbers).
+    """
+    g, r = grid.size, n_streams
+    per_stream = {} if param is None else {param: np.repeat(grid, r)}
+    fleet = Fleet(detector, g * r, **per_stream)  # stream s = i * R + j
+    col = np.tile(np.arange(r, dtype=np.int64), g)  # (G*R,) row of the values block
+    alarms = np.zeros(g * r, dtype=np.int64)
+    rng = np.random.default_rng(seed)
+    block = max(1, _CHUNK // r)  # time steps per generated block
+    step, init = type(detector)._step, type(detector)._init
+    for t0 in range(0, max_steps, block):
+        values = null.draw(rng, r, min(block, max_steps - t0))  # (R, T_block)
+        _simulate(step, init, fleet._state, fleet._params, values, col, alarms)
+    return alarms.reshape(g, r)
+
+
+def _check_detector(detector: Any) -> Detector:
+    if not isinstance(detector, Detector):
+        raise TypeError(f"detector must be an adaptive Detector, got {type(detector).__name__}")
+    return detector
+
+
+def _check_budget(n_streams: Any, max_steps: Any, level: Any) -> None:
+    for name, v, lo in (("n_streams", n_streams, 2), ("max_steps", max_steps, 1)):
+        if isinstance(v, bool) or not isinstance(v, (int, np.integer)) or v < lo:
+            raise ValueError(f"{name}={v!r} must be an integer >= {lo}")
+    if not 0 < level < 1:
+        raise ValueError(f"level={level!r} must be in (0, 1)")
+
+
+def estimate_arl0(
+    detector: Detector,
+    *,
+    reference: Any = None,
+    model: str | None = None,
+    model_params: dict[str, Any] | None = None,
+    n_streams: int = 200,
+    max_steps: int = 10_000,
+    seed: int | np.random.SeedSequence | None = None,
+    level: float = 0.95,
+) -> ArlEstimate:
+    """Estimate a detector's ARL0 on simulated null streams (see the module docstring).
+
+    Parameters
+    ----------
+    detector
+        The configured detector (not updated; a fleet of clones runs).
+    reference
+        1-D sample of in-control data (finite, at least 30 values); null streams are drawn from
+        it with replacement. Mutually exclusive with ``model``.
+    model, model_params
+        ``"gaussian"`` (``loc`` 0, ``scale`` 1) or ``"bernoulli"`` (``p`` 0.2); by default
+        Bernoulli for binary detectors, Gaussian otherwise.
+    n_streams, max_steps
+        Number of simulated streams and their length.
+    seed
+        Seed of the null values (reproducible).
+    level
+        Confidence level of the interval.
+
+    Examples
+    --------
+    >>> from adaptive import PageHinkley
+    >>> est = estimate_arl0(PageHinkley(threshold=20.0), n_streams=20, max_steps=5000, seed=0)
+    >>> est.n_alarms, round(est.arl0, 1)
+    (385, 259.7)
+    >>> est.ci_low < est.arl0 < est.ci_high
+    True
+    """
+    det = _check_detector(detector)
+    _check_budget(n_streams, max_steps, level)
+    null = _resolve_null(det, reference, model, model_params)
+    seq = seed if isinstance(seed, np.random.SeedSequence) else np.random.SeedSequence(seed)
+    # a one-value grid: the detector's own parameters
+    alarms = _simulate_grid(det, None, np.zeros(1), null, int(n_streams), int(max_steps), seq)
+    return _estimate(alarms[0], int(max_steps), level)
+
+
+@dataclass(frozen=True)
+class CalibrationResult:
+    """The outcome of :func:`calibrate`.
+
+    ``detector`` is a clone of the input with ``param`` set to ``value``; ``estimate`` is its
+    ARL0 measured on fresh null streams (not the ones the search used); ``history`` lists
+    ``(round, value, arl0 estimate, n_alarms)`` of every candidate simulated.
+    """
+
+    detector: Detector
+    param: str
+    value: float
+    target_arl0: float
+    estimate: ArlEstimate
+    n_streams: int
+    max_steps: int
+    n_simulated_steps: int
+    rounds: int
+    history: list[tuple[int, float, float, int]] = field(repr=False)
+
+    @property
+    def arl0(self) -> float:
+        """Achieved ARL0 estimate (on fresh streams)."""
+        return self.estimate.arl0
+
+    @property
+    def ci(self) -> tuple[float, float]:
+        """Confidence interval of the achieved ARL0."""
+        return (self.estimate.ci_low, self.estimate.ci_high)
+
+
+def _resolve_param(detector: Detector, param: str | None) -> tuple[str, int, float]:
+    name = type(detector).__name__
+    known = _THRESHOLDS.get(name)
+    if param is None:
+        if known is None or known[0] not in detector._fleet_params:
+            raise ValueError(
+                f"param=None: no default threshold parameter known for {name}; pass one of "
+                f"its per-stream parameters {detector._fleet_params}"
+            )
+        return known
+    if param not in detector._init_arg_names():
+        raise ValueError(f"param={param!r} is not a parameter of {name}")
+    if param not in detector._fleet_params:
+        raise ValueError(
+            f"param={param!r} cannot be calibrated: it cannot vary per stream of a Fleet; "
+            f"per-stream parameters of {name}: {detector._fleet_params}"
+        )
+    current = getattr(detector, param)
+    if isinstance(current, (bool, int, np.integer)) or not current > 0:
+        raise ValueError(
+            f"param={param!r} cannot be calibrated: the search runs in log space over positive "
+            f"real values, its current value is {current!r}"
+        )
+    if known is not None and known[0] == param:
+        return known
+    return param, 0, (10.0 if current < 1 else 1.5)
+
+
+def _valid(detector: Detector, param: str, values: np.ndarray) -> np.ndarray:
+    ok = []
+    for v in values:
+        try:
+            detector.clone(**{param: float(v)})
+            ok.append(True)
+        except (ValueError, TypeError):
+            ok.append(False)
+    return values[np.asarray(ok, dtype=bool)]
+
+
+class _Search:
+    """Candidate evaluations: log ARL0 per value, pooled over the rounds' estimates."""
+
+    def __init__(self, detector, param, null, n_streams, max_steps, seq, target):
+        self.det, self.param, self.null = detector, param, null
+        self.n_streams, self.max_steps, self.seq, self.target = n_streams, max_steps, seq, target
+        self.history: list[tuple[int, float, float, int]] = []
+        self.n_simulated = 0
+
+    def run(self, grid: np.ndarray, frac: float, rnd: int) -> np.ndarray:
+        """log ARL0 (G,) of the grid values, simulated with ``frac`` of the full budget."""
+        r = max(4, int(round(self.n_streams * frac)))
+        alarms = _simulate_grid(self.det, self.param, grid, self.null, r, self.max_steps,
+                                self.seq.spawn(1)[0])
+        self.n_simulated += alarms.size * self.max_steps
+        out = np.empty(grid.size)
+        for i, v in enumerate(grid):
+            est = _estimate(alarms[i], self.max_steps, 0.95)
+            self.history.append((rnd, float(v), est.arl0, est.n_alarms))
+            # no alarm: the ARL0 exceeds the exposure; 0.5 alarms is a finite stand-in
+            out[i] = math.log(est.n_steps / max(est.n_alarms, 0.5))
+        return out
+
+
+def _straddle(grid: np.ndarray, log_arl: np.ndarray, direction: int, log_target: float):
+    """Index i with the target between grid[i] and grid[i+1] (monotone fit), or -1 / G-1."""
+    y = direction * log_arl  # increasing in the grid order once monotone
+    y = np.maximum.accumulate(y)
+    below = np.flatnonzero(y < direction * log_target)
+    if below.size == 0:
+        return -1, y * direction
+    return int(below[-1]), y * direction
+
+
+def calibrate(
+    detector: Detector,
+    *,
+    target_arl0: float,
+    param: str | None = None,
+    reference: Any = None,
+    model: str | None = None,
+    model_params: dict[str, Any] | None = None,
+    n_streams: int = 200,
+    max_steps: int | None = None,
+    seed: int | None = None,
+    tol: float = 0.05,
+    level: float = 0.95,
+) -> CalibrationResult:
+    """Choose a detector's threshold so that its ARL0 on null data is ``target_arl0``.
+
+    Parameters
+    ----------
+    detector
+        The configured detector; the result holds a clone with the calibrated parameter.
+    target_arl0
+        Target mean number of in-control values up to a false alarm (> 1).
+    param
+        Parameter to calibrate; by default the detector's threshold (``PageHinkley.threshold``,
+        ``CUSUM.h``, ``EWMA.L``, ``ADWIN.delta``, ``KSWIN.alpha``, ``DDM.drift_threshold``,
+        ``EDDM.beta``, ``FHDDM.confidence_level``, ``HDDM_A/HDDM_W.drift_confidence``). It
+        must be a positive real parameter that may vary per stream of a :class:`Fleet`.
+    reference, model, model_params
+        The null data, as in :func:`estimate_arl0`.
+    n_streams, max_steps
+        Full simulation budget per candidate value: ``n_streams`` streams of ``max_steps``
+        values (default ``5 * target_arl0``), about ``n_streams * max_steps / target_arl0``
+        alarms near the target, so a relative standard error of about
+        ``sqrt(target_arl0 / (n_streams * max_steps))`` (4.5% by default). Early rounds use
+        fewer streams.
+    seed
+        Seed of every simulated value (the result is reproducible).
+    tol
+        Relative tolerance on ARL0: refining stops once the ends of the bracket have ARL0
+        estimates within a factor ``(1 + tol)`` of each other.
+    level
+        Confidence level of the reported interval.
+
+    Examples
+    --------
+    >>> from adaptive import PageHinkley
+    >>> res = calibrate(PageHinkley(), target_arl0=500, n_streams=40, seed=0)
+    >>> res.param, round(res.value, 2)
+    ('threshold', 27.22)
+    >>> res.estimate.ci_low < 500 < res.estimate.ci_high
+    True
+    >>> res.detector
+    PageHinkley(min_instances=30, delta=0.005, threshold=27.2..., alpha=0.9999, mode='both', nan_policy='raise')
+    """  # noqa: E501
+    det = _check_detector(detector)
+    if isinstance(target_arl0, bool) or not isinstance(target_arl0, (int, float, np.number)) \
+            or not (math.isfinite(target_arl0) and target_arl0 > 1):
+        raise ValueError(f"target_arl0={target_arl0!r} must be a finite number > 1")
+    if max_steps is None:
+        max_steps = int(math.ceil(5 * target_arl0))
+    _check_budget(n_streams, max_steps, level)
+    if not (isinstance(tol, (int, float)) and 0 < tol < 1):
+        raise ValueError(f"tol={tol!r} must be in (0, 1)")
+    name, direction, factor = _resolve_param(det, param)
+    null = _resolve_null(det, reference, model, model_params)
+    seq = np.random.SeedSequence(seed)
+    search_seq, final_seq = seq.spawn(2)
+    search = _Search(det, name, null, int(n_streams), int(max_steps), search_seq, target_arl0)
+    log_t = math.log(target_arl0)
+    x0 = float(getattr(det, name))
+
+    # round 0: bracket on a geometric grid around the current value, extended while needed
+    grid = _valid(det, name, x0 * factor ** np.arange(-(_G0 // 2), _G0 // 2 + 1))
+    if grid.size < 2:
+        raise ValueError(f"{name}: fewer than 2 valid values near {x0} to start the search")
+    y = search.run(grid, 1 / 32, 0)
+    if direction == 0:  # unknown: read it off the grid
+        direction = 1 if y[-1] >= y[0] else -1
+    for ext in range(_MAX_EXTEND):
+        i, _ = _straddle(grid, y, direction, log_t)
+        if 0 <= i < grid.size - 1:
+            break
+        # all ARL0s on one side of the target: extend the grid, faster and faster
+        upward = i == grid.size - 1  # direction * log ARL0 grows with the value
+        step = factor ** (2 ** (ext + 1))
+        edge = grid[-1] if upward else grid[0]
+        sign = 1 if upward else -1
+        new = _valid(det, name, edge * step ** (np.arange(1, _G0) * sign))
+        if new.size == 0:  # a bound of the valid range is near: look between it and the edge
+            new = _valid(det, name, edge * step ** (np.linspace(0, 1, _G0)[1:] * sign))
+        if new.size == 0:
+            side = "above" if upward else "below"
+            raise ValueError(
+                f"target_arl0={target_arl0} is not reachable by varying {name} (no valid value "
+                f"{side} {edge:g}; estimated ARL0 there: {math.exp(y[-1 if upward else 0]):.4g})"
+            )
+        y_new = search.run(np.sort(new), 1 / 32, 0)
+        grid, y = np.concatenate([grid, np.sort(new)]), np.concatenate([y, y_new])
+        order = np.argsort(grid)
+        grid, y = grid[order], y[order]
+    else:
+        raise ValueError(f"target_arl0={target_arl0}: no bracket found by varying {name}")
+
+    # refinement rounds: finer grids inside the bracket, larger budgets
+    lo, hi, ylo, yhi = grid[i], grid[i + 1], y[i], y[i + 1]
+    fracs = [1 / 8] + [1.0] * (_MAX_ROUNDS - 1)
+    rnd = 0
+    for rnd, frac in enumerate(fracs, start=1):
+        grid = np.exp(np.linspace(math.log(lo), math.log(hi), _G))
+        y = search.run(grid, frac, rnd)
+        i, y = _straddle(grid, y, direction, log_t)
+        i = min(max(i, 0), grid.size - 2)  # noise pushed the crossing to an end: keep the end
+        lo, hi, ylo, yhi = grid[i], grid[i + 1], y[i], y[i + 1]
+        if frac == 1.0 and (abs(yhi - ylo) <= 2 * math.log1p(tol) or hi / lo - 1 < 1e-9):
+            break
+
+    # interpolate log ARL0 linearly in log value between the bracket's ends
+    if yhi != ylo:
+        w = min(max((log_t - ylo) / (yhi - ylo), 0.0), 1.0)
+    else:
+        w = 0.5
+    value = float(math.exp(math.log(lo) + w * (math.log(hi) - math.log(lo))))
+    calibrated = det.clone(**{name: value})
+    final = _simulate_grid(calibrated, name, np.array([value]), null, int(n_streams),
+                           int(max_steps), final_seq)
+    search.n_simulated += final.size * int(max_steps)
+    return CalibrationResult(
+        detector=calibrated, param=name, value=value, target_arl0=float(target_arl0),
+        estimate=_estimate(final[0], int(max_steps), level), n_streams=int(n_streams),
+        max_steps=int(max_steps), n_simulated_steps=search.n_simulated, rounds=rnd + 1,
+        history=search.history,
+    )
