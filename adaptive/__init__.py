@@ -9,6 +9,9 @@ from adaptive.page_hinkley import PageHinkley
 # --- calibration / evaluation (issue 5) ---
 
 # --- online learning (issue 6) ---
+from adaptive.online import OnlineLearner
+from adaptive.policy import Policy
+from adaptive.prequential import PrequentialResult, prequential
 
 # --- sensor monitor (issue 7) ---
 
@@ -16,5 +19,9 @@ __all__ = [
     "Alarms",
     "Detector",
     "Fleet",
+    "OnlineLearner",
     "PageHinkley",
+    "Policy",
+    "PrequentialResult",
+    "prequential",
 ]
