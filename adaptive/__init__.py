@@ -5,6 +5,8 @@ from adaptive.base import Alarms, Detector, Fleet
 from adaptive.page_hinkley import PageHinkley
 
 # --- detectors (issue 5): add imports below, one line each ---
+from adaptive.adwin import ADWIN
+from adaptive.kswin import KSWIN
 
 # --- calibration / evaluation (issue 5) ---
 
@@ -16,9 +18,11 @@ from adaptive.prequential import PrequentialResult, prequential
 # --- sensor monitor (issue 7) ---
 
 __all__ = [
+    "ADWIN",
     "Alarms",
     "Detector",
     "Fleet",
+    "KSWIN",
     "OnlineLearner",
     "PageHinkley",
     "Policy",
