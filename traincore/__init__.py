@@ -6,14 +6,63 @@ from traincore.precision import PRECISIONS, Precision, PrecisionNotSupportedErro
 from traincore.updater import Updater
 
 # --- traincore helper: add fit/checkpoint/distributed/seed exports below this line ---
+# isort: split
+from traincore.checkpoint import (
+    CheckpointError,
+    load_checkpoint,
+    read_checkpoint,
+    rng_state,
+    save_checkpoint,
+    set_rng_state,
+)
+from traincore.distributed import (
+    all_reduce_metrics,
+    broadcast_object,
+    distributed_sampler,
+    init_distributed,
+    is_distributed,
+    is_main_process,
+    local_rank,
+    rank,
+    unwrap,
+    world_size,
+    wrap_ddp,
+)
+from traincore.evaluate import evaluate, evaluate_accuracy
+from traincore.fit import History, fit
+from traincore.metrics import MetricAccumulator
+from traincore.seed import seed_everything
 
 __all__ = [
-    "PRECISIONS",
+    "CheckpointError",
+    "History",
+    "MetricAccumulator",
     "Objective",
+    "PRECISIONS",
     "Precision",
     "PrecisionNotSupportedError",
     "StepOutput",
     "Supervised",
     "Updater",
+    "all_reduce_metrics",
+    "broadcast_object",
+    "distributed_sampler",
+    "evaluate",
+    "evaluate_accuracy",
+    "fit",
+    "init_distributed",
+    "is_distributed",
+    "is_main_process",
+    "load_checkpoint",
+    "local_rank",
+    "rank",
+    "read_checkpoint",
+    "rng_state",
+    "save_checkpoint",
+    "seed_everything",
+    "set_rng_state",
     "split_batch",
+    "unwrap",
+    "world_size",
+    "wrap_ddp",
 ]

@@ -37,7 +37,7 @@ def _device_type(where: torch.Tensor | torch.device | str) -> str:
     return torch.device(where).type
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _probe(device_type: str, name: str) -> str | None:
     """Run one tiny forward/backward under autocast; return the error text, or None if it ran."""
     if device_type == "cuda" and name == "bf16" and not torch.cuda.is_bf16_supported():
@@ -100,7 +100,9 @@ class Precision:
                 f"({problem}); precisions that run here: {others}"
             )
 
-    def autocast(self, where: torch.Tensor | torch.device | str) -> contextlib.AbstractContextManager:
+    def autocast(
+        self, where: torch.Tensor | torch.device | str
+    ) -> contextlib.AbstractContextManager:
         """Autocast context for the device of ``where`` (a null context for fp32)."""
         if self.name == "fp32":
             return contextlib.nullcontext()

@@ -23,6 +23,8 @@ Examples
 from __future__ import annotations
 
 import contextlib
+import re
+import warnings
 from typing import Any
 
 import torch
@@ -30,6 +32,7 @@ import torch
 from traincore.precision import Precision
 
 _STATE_VERSION = 1
+_ORDER_WARNING = re.escape("Detected call of `lr_scheduler.step()` before `optimizer.step()`")
 
 
 class Updater:
@@ -157,8 +160,6 @@ class Updater:
 def _quiet_scheduler_order():
     # An fp16 step skipped for inf gradients makes torch warn that scheduler.step() came before
     # optimizer.step(); the skip is intended, so the warning is noise here.
-    import warnings
-
     with warnings.catch_warnings():
-        warnings.filterwarnings("ignore", message="Detected call of `lr_scheduler.step()`")
+        warnings.filterwarnings("ignore", message=_ORDER_WARNING)
         yield
