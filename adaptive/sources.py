@@ -1,0 +1,575 @@
+"""Readers of sensor readings for :class:`adaptive.SensorMonitor`: CSV files, stdin, MQTT.
+
+Every source yields :class:`Batch` objects: a block of readings already parsed to float64, the
+records that could not be parsed (dead letters, with the reason and the raw text) and the
+position to resume from once the batch is processed. Nothing is lost: a record is either a
+reading, a dead letter, or (MQTT) a counted duplicate of a reading already processed.
+
+Formats
+-------
+wide CSV
+    A header ``timestamp,<sensor>,<sensor>,...`` and one row per time step; an empty or
+    non-numeric cell is a dead letter of that one reading.
+long CSV
+    A header with the three columns ``timestamp``, ``sensor`` and ``value`` (any order), one
+    reading per row.
+MQTT
+    ``mqtt://host:port/<filter>``: with a filter ending in ``/#`` (``plant/#``) the sensor is the
+    topic suffix and the payload a number; a payload starting with ``{`` is a JSON object with
+    ``sensor`` (optional when the topic names it), ``value``, ``timestamp`` and an optional
+    ``seq``; a payload starting with ``[`` is a JSON array of such objects (a batch).
+
+Parsing is chunked: bytes are read in blocks (``chunk_bytes``), split at the last newline, and
+parsed with one ``np.fromstring`` call per block (C-speed strtod, the same rounding as
+``float``); a block that fails the fast path is reparsed row by row to find the bad cells.
+
+Sharding and MQTT shared subscriptions
+--------------------------------------
+``shard_of(sensor, n)`` (``zlib.crc32`` of the UTF-8 name, mod n) is stable across processes
+and machines, unlike Python's salted ``hash``. N monitors started with ``--shard i/N`` on the
+same CSV each keep their own sensors. On MQTT, a shared subscription (``$share/group/plant/#``)
+makes the broker balance *messages* across the group, not sensors: the readings of one sensor
+would be split between monitors and every detector would see a thinned, interleaved stream.
+Do not use shared subscriptions for detection. Instead either (a) give each shard its own
+topic filter (publishers write to ``plant/<shard>/<sensor>`` with shard = crc32(sensor) mod N,
+monitor i subscribes to ``plant/i/#``), or (b) let every monitor subscribe to the whole filter
+with ``--shard i/N``: each drops the other shards' readings (counted, not dead letters); this
+costs N times the broker fan-out but needs no change on the publishers. Shared subscriptions
+are fine for the *alert* consumers downstream.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import math
+import queue
+import threading
+import time
+import zlib
+from collections.abc import Iterator
+from typing import IO, Any, NamedTuple
+from urllib.parse import urlsplit
+
+import numpy as np
+
+_TS_NAMES = ("timestamp", "time", "ts", "datetime", "date")
+
+
+def shard_of(sensor: str, n_shards: int) -> int:
+    """Stable shard of a sensor name: ``zlib.crc32(name.encode()) % n_shards``.
+
+    Examples
+    --------
+    >>> shard_of("press-07", 4), shard_of("press-07", 4)
+    (0, 0)
+    """
+    return zlib.crc32(sensor.encode("utf-8")) % n_shards
+
+
+class Batch(NamedTuple):
+    """A block of readings from a source.
+
+    ``kind`` is ``"events"`` (``sensors``, ``values``, ``timestamps``, ``offsets`` all (K,))
+    or ``"wide"`` (``sensors`` are the C column names, ``values`` (T, C) with NaN where a cell
+    was a dead letter or missing, ``timestamps`` and ``offsets`` (T,)). ``offsets`` are record
+    numbers of the source (0-based data rows, or message numbers). ``dead`` lists the dead
+    letters (dicts with ``reason``, ``raw``, ``offset`` and ``sensor`` when known).
+    ``position`` is where to resume after this batch; ``n_records`` counts source records;
+    ``acks`` holds MQTT message ids to acknowledge once the batch is checkpointed;
+    ``duplicates`` counts redelivered MQTT messages dropped by ``seq``/``timestamp``.
+    """
+
+    kind: str
+    sensors: list
+    values: np.ndarray
+    timestamps: list
+    offsets: np.ndarray
+    dead: list
+    position: dict
+    n_records: int
+    acks: list = []
+    duplicates: int = 0
+
+
+def _float_or_none(tok: str) -> float | None:
+    try:
+        return float(tok)
+    except ValueError:
+        return None
+
+
+def _fast_floats(text: str, n: int) -> np.ndarray | None:
+    """Parse ``n`` comma-separated numbers, or None when the text is not exactly that."""
+    if n == 0:
+        return np.zeros(0)
+    try:
+        arr = np.fromstring(text, sep=",")  # C strtod; ValueError (numpy >= 2) on a bad token
+    except (ValueError, DeprecationWarning):
+        return None
+    return arr if arr.size == n else None
+
+
+def _dead(reason: str, raw: str, offset: int, sensor: str | None = None) -> dict:
+    rec = {"reason": reason, "raw": raw, "offset": offset}
+    if sensor is not None:
+        rec["sensor"] = sensor
+    return rec
+
+
+def parse_wide(lines: list[str], columns: list[str], first_offset: int):
+    """Rows ``timestamp,v1,...,vC`` -> (timestamps (T,), values (T, C), dead letters).
+
+    Examples
+    --------
+    >>> ts, vals, dead = parse_wide(["0,1.5,2", "1,x,3"], ["a", "b"], 0)
+    >>> ts, vals.tolist(), dead[0]["reason"], dead[0]["sensor"]
+    (['0', '1'], [[1.5, 2.0], [nan, 3.0]], 'non_numeric', 'a')
+    """
+    n_cols = len(columns)
+    ts: list[str] = []
+    bodies: list[str] = []
+    for line in lines:
+        t, _, body = line.partition(",")
+        ts.append(t)
+        bodies.append(body)
+    ok_shape = all(b.count(",") == n_cols - 1 for b in bodies)
+    vals = _fast_floats(",".join(bodies), len(lines) * n_cols) if ok_shape else None
+    dead: list[dict] = []
+    if vals is not None:
+        vals = vals.reshape(len(lines), n_cols)  # (T, C)
+    else:  # slow path: row by row, cell by cell, to name every bad cell
+        vals = np.full((len(lines), n_cols), np.nan)
+        for i, (line, body) in enumerate(zip(lines, bodies)):
+            toks = body.split(",") if body or n_cols == 1 else []
+            off = first_offset + i
+            if len(toks) != n_cols:
+                dead.append(_dead("wrong_field_count", line, off))
+                continue
+            row = _fast_floats(body, n_cols)
+            if row is not None:
+                vals[i] = row
+                continue
+            for c, tok in enumerate(toks):
+                v = _float_or_none(tok)
+                if v is None:
+                    reason = "missing_value" if not tok.strip() else "non_numeric"
+                    dead.append(_dead(reason, tok, off, columns[c]))
+                else:
+                    vals[i, c] = v
+    bad = ~np.isfinite(vals)
+    if bad.any():  # NaN/inf given literally in the file (cells already dead are NaN too)
+        known = {(d["offset"], d.get("sensor")) for d in dead}
+        wrong_rows = {d["offset"] for d in dead if "sensor" not in d}
+        for i, c in np.argwhere(bad):
+            off = first_offset + int(i)
+            if off in wrong_rows or (off, columns[c]) in known:
+                continue
+            dead.append(_dead("non_finite", repr(float(vals[i, c])), off, columns[c]))
+    return ts, vals, dead
+
+
+def parse_long(lines: list[str], order: tuple[int, int, int], first_offset: int):
+    """Rows of 3 fields -> (sensors (K,), values (K,), timestamps (K,), offsets (K,), dead).
+
+    ``order`` gives the column positions of (timestamp, sensor, value).
+
+    Examples
+    --------
+    >>> s, v, t, o, dead = parse_long(["0,a,1.5", "1,b,oops", "2,a"], (0, 1, 2), 10)
+    >>> s, v.tolist(), o.tolist(), [d["reason"] for d in dead]
+    (['a'], [1.5], [10], ['non_numeric', 'wrong_field_count'])
+    """
+    it, isn, iv = order
+    n = len(lines)
+    if all(line.count(",") == 2 for line in lines):
+        toks = ",".join(lines).split(",")
+        ts, sensors, vtoks = toks[it::3], toks[isn::3], toks[iv::3]
+        offsets = np.arange(first_offset, first_offset + n, dtype=np.int64)
+        vals = _fast_floats(",".join(vtoks), n)
+        good = None
+        dead: list[dict] = []
+        if vals is None:
+            vals = np.full(n, np.nan)
+            good = np.ones(n, dtype=bool)
+            for k, tok in enumerate(vtoks):
+                v = _float_or_none(tok)
+                if v is None:
+                    good[k] = False
+                    reason = "missing_value" if not tok.strip() else "non_numeric"
+                    dead.append(_dead(reason, lines[k], first_offset + k, sensors[k]))
+                else:
+                    vals[k] = v
+        fin = np.isfinite(vals)
+        bad_sensor = [k for k, s in enumerate(sensors) if not s]
+        if not fin.all() or bad_sensor:
+            keep = fin.copy()
+            for k in np.flatnonzero(~fin):
+                if good is None or good[k]:
+                    dead.append(_dead("non_finite", lines[k], first_offset + int(k), sensors[k]))
+            for k in bad_sensor:
+                if keep[k]:
+                    dead.append(_dead("missing_sensor", lines[k], first_offset + k))
+                keep[k] = False
+            idx = np.flatnonzero(keep)
+            sensors = [sensors[k] for k in idx]
+            ts = [ts[k] for k in idx]
+            vals, offsets = vals[idx], offsets[idx]
+            dead.sort(key=lambda d: d["offset"])
+        return sensors, vals, ts, offsets, dead
+    # slow path: a row with the wrong number of fields somewhere in the block
+    sensors, vlist, ts, offs, dead = [], [], [], [], []
+    for k, line in enumerate(lines):
+        f = line.split(",")
+        off = first_offset + k
+        if len(f) != 3:
+            dead.append(_dead("wrong_field_count", line, off))
+            continue
+        v = _float_or_none(f[iv])
+        if not f[isn]:
+            dead.append(_dead("missing_sensor", line, off))
+        elif v is None:
+            reason = "missing_value" if not f[iv].strip() else "non_numeric"
+            dead.append(_dead(reason, line, off, f[isn]))
+        elif not math.isfinite(v):
+            dead.append(_dead("non_finite", line, off, f[isn]))
+        else:
+            sensors.append(f[isn])
+            vlist.append(v)
+            ts.append(f[it])
+            offs.append(off)
+    return sensors, np.asarray(vlist, dtype=np.float64), ts, np.asarray(offs, np.int64), dead
+
+
+class CSVSource:
+    """Wide or long CSV from a file path, or from a binary stream such as stdin.
+
+    Parameters
+    ----------
+    path
+        A file path, or ``"-"`` for ``sys.stdin.buffer`` (followed until EOF).
+    format
+        ``"auto"`` (long when the header has exactly the columns timestamp, sensor, value),
+        ``"wide"`` or ``"long"``.
+    chunk_bytes
+        Bytes read per block.
+    max_rows
+        At most this many rows per batch (so that checkpoints can fall between batches).
+    stream
+        A binary stream to read instead of opening ``path`` (tests, pipes).
+
+    Examples
+    --------
+    >>> import io
+    >>> src = CSVSource("-", stream=io.BytesIO(b"timestamp,a,b\\n0,1,2\\n1,3,oops\\n"))
+    >>> b = next(src.batches())
+    >>> src.format, b.values.tolist(), b.position, [d["reason"] for d in b.dead]
+    ('wide', [[1.0, 2.0], [3.0, nan]], {'byte': 29, 'row': 2}, ['non_numeric'])
+    """
+
+    def __init__(
+        self,
+        path: str,
+        *,
+        format: str = "auto",
+        chunk_bytes: int = 1 << 22,
+        max_rows: int | None = None,
+        stream: IO[bytes] | None = None,
+    ):
+        if format not in ("auto", "wide", "long"):
+            raise ValueError(f"format={format!r} must be 'auto', 'wide' or 'long'")
+        if not isinstance(chunk_bytes, int) or chunk_bytes < 1:
+            raise ValueError(f"chunk_bytes={chunk_bytes!r} must be an integer >= 1")
+        if max_rows is not None and (not isinstance(max_rows, int) or max_rows < 1):
+            raise ValueError(f"max_rows={max_rows!r} must be None or an integer >= 1")
+        self.path = path
+        self.chunk_bytes = chunk_bytes
+        self.max_rows = max_rows
+        self.seekable = stream is None and path != "-"
+        if stream is not None:
+            self._f = stream
+        elif path == "-":
+            import sys
+
+            self._f = sys.stdin.buffer
+        else:
+            try:
+                self._f = open(path, "rb")  # noqa: SIM115 - closed by close()
+            except OSError as err:
+                raise ValueError(f"cannot read --source {path!r}: {err.strerror}") from None
+        header = self._f.readline()
+        self._header_bytes = len(header)
+        cols = [c.strip() for c in header.decode("utf-8", "replace").rstrip("\r\n").split(",")]
+        if not header or not cols[0]:
+            raise ValueError(f"source {path!r} has no CSV header line")
+        low = [c.lower() for c in cols]
+        is_long = len(cols) == 3 and "sensor" in low and "value" in low
+        self.format = ("long" if is_long else "wide") if format == "auto" else format
+        if self.format == "long":
+            if not is_long or not any(c in low for c in _TS_NAMES):
+                raise ValueError(
+                    f"a long CSV needs the header columns timestamp, sensor, value; got {cols}"
+                )
+            tcol = next(i for i, c in enumerate(low) if c in _TS_NAMES)
+            self._order = (tcol, low.index("sensor"), low.index("value"))
+            self.columns: list[str] = []
+        else:
+            if len(cols) < 2:
+                raise ValueError(f"a wide CSV needs a timestamp column and sensor columns: {cols}")
+            self.columns = cols[1:]
+        self._pos = self._header_bytes  # byte offset of the next unread data row
+        self._row = 0
+
+    def close(self) -> None:
+        if self.seekable:
+            self._f.close()
+
+    def seek(self, position: dict) -> None:
+        """Resume at a position returned in a :class:`Batch` (byte offset, or rows to skip)."""
+        byte, row = int(position["byte"]), int(position["row"])
+        if self.seekable:
+            self._f.seek(byte)
+            self._pos, self._row = byte, row
+            return
+        skipped = 0  # a pipe: skip the rows already processed
+        while skipped < row:
+            line = self._f.readline()
+            if not line:
+                break
+            skipped += 1
+            self._pos += len(line)
+        self._row = skipped
+
+    def _read(self) -> bytes:
+        read1 = getattr(self._f, "read1", None)  # what a pipe has now, not a full block
+        return read1(self.chunk_bytes) if read1 is not None else self._f.read(self.chunk_bytes)
+
+    def batches(self) -> Iterator[Batch]:
+        """Yield batches until EOF."""
+        rest = b""
+        while True:
+            data = self._read()
+            eof = not data
+            buf = rest + data
+            if eof:
+                if not buf:
+                    return
+                cut = len(buf)
+                if not buf.endswith(b"\n"):
+                    buf += b"\n"
+            else:
+                cut = buf.rfind(b"\n") + 1
+                if cut == 0:
+                    rest = buf
+                    continue
+            rest = buf[cut:] if not eof else b""
+            raw_lines = buf[:cut].split(b"\n")[:-1]
+            step = self.max_rows or len(raw_lines)
+            for i in range(0, len(raw_lines), step):
+                yield self._parse_block(raw_lines[i : i + step])
+            if eof:
+                return
+
+    def _parse_block(self, raw_lines: list[bytes]) -> Batch:
+        n_bytes = sum(map(len, raw_lines)) + len(raw_lines)
+        text = b"\n".join(raw_lines).decode("utf-8", "replace")
+        if "\r" in text:
+            text = text.replace("\r", "")
+        lines = text.split("\n")
+        if '"' in text:  # quoted fields: let the csv module unquote, then re-join plainly
+            lines = [",".join(r) for r in csv.reader(io.StringIO(text))]
+        first = self._row
+        # blank lines are records too (dead letters), so offsets stay row numbers
+        if self.format == "wide":
+            ts, vals, dead = parse_wide(lines, self.columns, first)
+            offsets = np.arange(first, first + len(lines), dtype=np.int64)
+            sensors = self.columns
+            kind = "wide"
+        else:
+            sensors, vals, ts, offsets, dead = parse_long(lines, self._order, first)
+            kind = "events"
+        self._row += len(lines)
+        self._pos += n_bytes
+        return Batch(kind, sensors, vals, ts, offsets, dead,
+                     {"byte": self._pos, "row": self._row}, len(lines))
+
+
+def parse_mqtt_url(url: str) -> tuple[str, int, str]:
+    """``mqtt://host:port/topic`` -> (host, port, topic); ValueError naming what is wrong.
+
+    Examples
+    --------
+    >>> parse_mqtt_url("mqtt://127.0.0.1:1883/plant/#")
+    ('127.0.0.1', 1883, 'plant/#')
+    """
+    parts = urlsplit(url)
+    if parts.scheme != "mqtt" or not parts.hostname:
+        raise ValueError(f"MQTT URL {url!r} must look like mqtt://host:port/topic")
+    try:
+        port = parts.port or 1883
+    except ValueError:
+        raise ValueError(f"MQTT URL {url!r} has an invalid port") from None
+    topic = parts.path.lstrip("/")
+    if parts.fragment == "" and url.endswith("#"):
+        topic += "#"  # urlsplit reads '#' as the start of a fragment
+    elif parts.fragment:
+        topic += "#" + parts.fragment
+    if not topic:
+        raise ValueError(f"MQTT URL {url!r} names no topic")
+    return parts.hostname, port, topic
+
+
+class MQTTSource:
+    """Readings from an MQTT broker, QoS 1, persistent session, acknowledged after checkpoints.
+
+    The client connects with a fixed ``client_id`` and ``clean_session=False`` and acknowledges
+    a message (``manual_ack``) only once the monitor has checkpointed its effect, so after a
+    crash the broker redelivers exactly the messages whose effect was lost. Messages whose
+    ``seq`` (or numeric ``timestamp``) is not above the last one checkpointed for their sensor
+    are redeliveries of work already saved: they are dropped and counted as duplicates.
+
+    The broker must keep unacknowledged messages in flight and queue them while the monitor is
+    away: for mosquitto set ``max_inflight_messages 0`` and ``max_queued_messages 0`` (or large).
+    """
+
+    def __init__(self, url: str, *, client_id: str = "adaptive-monitor", max_batch: int = 65536,
+                 idle_exit: float | None = None, connect_timeout: float = 10.0):
+        try:
+            import paho.mqtt.client as mqtt
+        except ImportError:  # pragma: no cover - an optional dependency
+            raise ValueError("MQTT sources need paho-mqtt >= 2: pip install paho-mqtt") from None
+        self.host, self.port, self.topic = parse_mqtt_url(url)
+        self._prefix = self.topic[:-1] if self.topic.endswith("#") else None
+        if self._prefix is not None and self._prefix.startswith("$share/"):
+            self._prefix = self._prefix.split("/", 2)[2]
+        self.max_batch = max_batch
+        self.idle_exit = idle_exit
+        self._q: queue.SimpleQueue = queue.SimpleQueue()
+        self._count = 0
+        self._last_seen: dict[str, float] = {}
+        self._connected = threading.Event()
+        self._stop = threading.Event()
+        self._client = mqtt.Client(
+            mqtt.CallbackAPIVersion.VERSION2, client_id=client_id, clean_session=False,
+            manual_ack=True,
+        )
+        self._client.on_message = lambda c, u, m: self._q.put((m.topic, m.payload, m.mid))
+        self._client.on_connect = self._on_connect
+        try:
+            self._client.connect(self.host, self.port, keepalive=30)
+        except OSError as err:
+            raise ValueError(f"cannot connect to MQTT broker {self.host}:{self.port}: {err}") \
+                from None
+        self._client.loop_start()
+        if not self._connected.wait(connect_timeout):
+            self._client.loop_stop()
+            raise ValueError(f"MQTT broker {self.host}:{self.port} did not accept the connection")
+
+    def _on_connect(self, client, userdata, flags, reason_code, properties):
+        if not reason_code.is_failure:
+            client.subscribe(self.topic, qos=1)
+            self._connected.set()
+
+    def seek(self, position: dict) -> None:
+        """Restore the message count and per-sensor last-seen keys of a checkpoint."""
+        self._count = int(position.get("row", 0))
+        self._last_seen = {k: float(v) for k, v in position.get("last_seen", {}).items()}
+
+    def stop(self) -> None:
+        self._stop.set()
+
+    def ack(self, mids: list) -> None:
+        for mid in mids:
+            self._client.ack(mid, 1)
+
+    def close(self) -> None:
+        self._client.loop_stop()
+        self._client.disconnect()
+
+    def batches(self) -> Iterator[Batch]:
+        idle_since = time.monotonic()
+        while not self._stop.is_set():
+            msgs = []
+            try:
+                msgs.append(self._q.get(timeout=0.1))
+                while len(msgs) < self.max_batch:
+                    msgs.append(self._q.get_nowait())
+            except queue.Empty:
+                pass
+            if not msgs:
+                if self.idle_exit is not None and time.monotonic() - idle_since > self.idle_exit:
+                    return
+                continue
+            idle_since = time.monotonic()
+            yield self._parse(msgs)
+
+    def _parse(self, msgs: list) -> Batch:
+        sensors, vals, ts, offs, dead, acks = [], [], [], [], [], []
+        dup = 0
+        for topic, payload, mid in msgs:
+            acks.append(mid)
+            suffix = topic[len(self._prefix):] if self._prefix is not None else topic
+            text = payload.decode("utf-8", "replace").strip()
+            recs = None
+            if text[:1] in "{[" and text:
+                try:
+                    obj = json.loads(text)
+                    recs = obj if isinstance(obj, list) else [obj]
+                except ValueError as err:
+                    dead.append(_dead("bad_json", text, self._count, suffix or None))
+                    dead[-1]["error"] = str(err)
+                    self._count += 1
+                    continue
+            else:
+                recs = [{"value": text}]
+            for rec in recs:
+                off = self._count
+                self._count += 1
+                if not isinstance(rec, dict):
+                    dead.append(_dead("bad_json", json.dumps(rec), off, suffix or None))
+                    continue
+                sensor = rec.get("sensor", suffix)
+                raw = text if len(recs) == 1 else json.dumps(rec)
+                if not isinstance(sensor, str) or not sensor:
+                    dead.append(_dead("missing_sensor", raw, off))
+                    continue
+                if "value" not in rec:
+                    dead.append(_dead("missing_value", raw, off, sensor))
+                    continue
+                v = rec["value"]
+                if isinstance(v, bool) or not isinstance(v, (int, float, str)):
+                    v = None
+                else:
+                    v = _float_or_none(v) if isinstance(v, str) else float(v)
+                if v is None:
+                    dead.append(_dead("non_numeric", raw, off, sensor))
+                    continue
+                if not math.isfinite(v):
+                    dead.append(_dead("non_finite", raw, off, sensor))
+                    continue
+                key = rec.get("seq", rec.get("timestamp"))
+                if isinstance(key, (int, float)) and not isinstance(key, bool):
+                    if key <= self._last_seen.get(sensor, -math.inf):
+                        dup += 1
+                        self._count -= 1  # a redelivery is not a new record
+                        continue
+                    self._last_seen[sensor] = float(key)
+                sensors.append(sensor)
+                vals.append(v)
+                ts.append(rec.get("timestamp"))
+                offs.append(off)
+        pos = {"byte": 0, "row": self._count, "last_seen": dict(self._last_seen)}
+        return Batch("events", sensors, np.asarray(vals, dtype=np.float64), ts,
+                     np.asarray(offs, dtype=np.int64), dead, pos, len(msgs), acks, dup)
+
+
+def open_source(spec: str, *, format: str = "auto", max_rows: int | None = None,
+                client_id: str = "adaptive-monitor", idle_exit: float | None = None) -> Any:
+    """A source from a CLI spec: a CSV path, ``-`` (stdin) or an ``mqtt://`` URL."""
+    if spec.startswith("mqtt://"):
+        return MQTTSource(spec, client_id=client_id, max_batch=max_rows or 65536,
+                          idle_exit=idle_exit)
+    if "://" in spec:
+        raise ValueError(f"--source {spec!r}: only file paths, '-' and mqtt:// URLs are supported")
+    return CSVSource(spec, format=format, max_rows=max_rows)
