@@ -16,6 +16,8 @@ from adaptive.policy import Policy
 from adaptive.prequential import PrequentialResult, prequential
 
 # --- sensor monitor (issue 7) ---
+# isort: split
+from adaptive.monitor import SensorMonitor
 
 __all__ = [
     "ADWIN",
@@ -27,5 +29,6 @@ __all__ = [
     "PageHinkley",
     "Policy",
     "PrequentialResult",
+    "SensorMonitor",
     "prequential",
 ]
