@@ -67,7 +67,12 @@ def _run_events(step, state, params, streams, values, codes):
 
 
 class Alarms(NamedTuple):
-    """Drift and warning alarms: index arrays, (t, s) pairs, or boolean masks."""
+    """Drift and warning alarms: index arrays, (t, s) pairs, or boolean masks.
+
+    ``warning`` marks the updates after which a warning and no drift was signalled (a detector
+    whose flags read both true after an update, as River's EDDM or two-sided HDDM can, counts
+    as a drift there).
+    """
 
     drift: np.ndarray
     warning: np.ndarray
@@ -163,6 +168,14 @@ class Detector:
 
     def update(self, x: float | bool) -> None:
         """Update with one value; read ``drift_detected`` / ``warning_detected`` afterwards."""
+        # Fast path for plain Python floats/ints (the common case in River-style loops): the
+        # per-call overhead is what a single-value update costs, so the checks are inlined.
+        tx = type(x)
+        if tx is float or tx is int or tx is bool:
+            v = float(x)
+            if v - v == 0.0 and (not self._binary or v == 0.0 or v == 1.0):
+                type(self)._step(self._row, v, self._prow)
+                return
         v = self._check_value(x)
         if v is not None:
             type(self)._step(self._row, v, self._prow)
@@ -252,7 +265,7 @@ class Fleet:
     Examples
     --------
     >>> import numpy as np
-    >>> from adaptive import PageHinkley
+    >>> from adaptive import Fleet, PageHinkley
     >>> rng = np.random.default_rng(0)
     >>> values = rng.normal(0.0, 1.0, size=(2000, 3))  # (T, S)
     >>> values[1000:, 1] += 3.0                           # a shift in stream 1
@@ -282,18 +295,32 @@ class Fleet:
 
     def add_streams(self, k: int, **params: Any) -> None:
         """Append k fresh streams (per-stream parameters as in the constructor)."""
+        if not isinstance(k, (int, np.integer)) or k < 0:
+            raise ValueError(f"k={k!r} must be an integer >= 0")
+        k = int(k)
         rows = np.tile(self.detector._param_row(), (k, 1))  # (k, P)
-        names = self.detector._param_names
+        given = []
         for name, value in params.items():
             if name not in self.detector._fleet_params:
                 raise ValueError(
                     f"{name!r} cannot vary per stream; per-stream parameters of "
                     f"{type(self.detector).__name__}: {self.detector._fleet_params}"
                 )
-            arr = np.broadcast_to(_as_float_array(value, name), (k,))
-            for v in np.unique(arr):  # the constructor validates each distinct value
-                self.detector.clone(**{name: type(getattr(self.detector, name))(v)})
-            rows[:, names.index(name)] = arr
+            arr = _as_float_array(value, name)
+            if arr.ndim > 1 or (arr.ndim == 1 and arr.shape[0] not in (1, k)):
+                raise ValueError(
+                    f"{name} must be a scalar or have shape ({k},), got shape {arr.shape}"
+                )
+            given.append((name, np.broadcast_to(arr, (k,))))
+        if given and k:
+            # The parameter row may hold derived values (logs, squares computed exactly as the
+            # peer computes them), so each distinct combination gets its row from a validated
+            # clone of the template rather than by overwriting single columns.
+            combos = np.stack([a for _, a in given], axis=1)  # (k, m)
+            uniq, inverse = np.unique(combos, axis=0, return_inverse=True)
+            for j, combo in enumerate(uniq):
+                kw = {n: self._cast_param(n, v) for (n, _), v in zip(given, combo)}
+                rows[inverse.reshape(-1) == j] = self.detector.clone(**kw)._param_row()
         state = np.zeros((k, self._state.shape[1]), dtype=np.float64)
         for s in range(k):
             type(self.detector)._init(state[s], rows[s])
@@ -370,11 +397,20 @@ class Fleet:
         np.add.at(self.n_skipped, idx[~np.isfinite(arr)], 1)
         return Alarms(np.flatnonzero(codes == DRIFT), np.flatnonzero(codes == WARNING))
 
+    def _cast_param(self, name: str, v: float) -> Any:
+        """A per-stream value converted to the type of the template's parameter."""
+        ref = getattr(self.detector, name)
+        if isinstance(ref, (int, np.integer)) and not isinstance(ref, bool):
+            if v != int(v):
+                raise ValueError(f"{name}={v!r} must be an integer")
+            return int(v)
+        return float(v)
+
     def stream(self, s: int) -> Detector:
         """A standalone detector holding a copy of stream s's current state and parameters."""
         names = self.detector._param_names
         det = self.detector.clone(**{
-            n: type(getattr(self.detector, n))(self._params[s, names.index(n)])
+            n: self._cast_param(n, self._params[s, names.index(n)])
             for n in self.detector._fleet_params
         })
         det._row = self._state[s].copy()

@@ -33,7 +33,7 @@ def _step(st, x, p):
     if st[0] != 0.0:
         _init(st, p)
     st[2] += 1.0
-    st[3] += (x - st[3]) / st[2]
+    st[3] += (1.0 / st[2]) * (x - st[3])  # River's Mean: (w / n) * (x - mean), same rounding
     dev = x - st[3]
     st[4] = p[3] * st[4] + dev - p[1]
     st[5] = p[3] * st[5] + dev + p[1]

@@ -1,0 +1,170 @@
+"""Fast Hoeffding Drift Detection Method (FHDDM), with River 0.26's semantics.
+
+FHDDM (Pesaranghader and Viktor, 2016) slides a window of ``sliding_window_size`` bits and
+tracks the largest window mean ``u_max`` of the *ones* (River counts ones, its inputs being
+"1 = error" it therefore watches for a drop of the rate of ones). A drift is signalled when
+``u_max - u > epsilon`` with Hoeffding's ``epsilon = sqrt(ln(1 / confidence_level) / (2 W))``.
+The stacking variant adds a short window of the latest ``short_window_size`` bits with its own
+maximum and epsilon.
+
+References
+----------
+A. Pesaranghader, H. L. Viktor. Fast Hoeffding drift detection method for evolving data
+streams. ECML PKDD 2016, LNCS 9852, 96-111.
+A. Pesaranghader, H. Viktor, E. Paquet. Reservoir of diverse adaptive learners and stacking
+fast Hoeffding drift detection methods for evolving data streams. Machine Learning 107,
+1711-1743, 2018.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from adaptive.base import DRIFT, NONE, Detector, kernel
+
+_HEAD = 7
+# state row: 0 drift flag, 1 warning flag (always 0), 2 values in the window (0..W-1 between
+#            updates), 3 ring-buffer index of the oldest value, 4 n_one (ones in the window),
+#            5 u_max, 6 u_short_max, 7..7+W ring buffer of the window's bits (bounded: W)
+# param row: 0 sliding_window_size W, 1 confidence_level, 2 short_window_size (0 = none),
+#            3 epsilon, 4 epsilon of the short window (derived, computed as River does)
+
+
+@kernel
+def _init(st, p):
+    st[:] = 0.0
+
+
+@kernel
+def _step(st, x, p):
+    if st[0] != 0.0:
+        _init(st, p)
+    w = int(p[0])
+    count = int(st[2])
+    head = int(st[3])
+    st[_HEAD + (head + count) % w] = x
+    count += 1
+    st[4] += x
+    if count == w:
+        u = st[4] / p[0]
+        if st[5] < u:
+            st[5] = u
+        short_drift = False
+        if p[2] > 0.0:
+            ones = 0.0  # ones among the latest short_window_size bits (exact: integers)
+            for i in range(w - int(p[2]), w):
+                ones += st[_HEAD + (head + i) % w]
+            u_s = ones / p[2]
+            if st[6] < u_s:
+                st[6] = u_s
+            short_drift = st[6] - u_s > p[4]
+        st[0] = 1.0 if (st[5] - u > p[3]) or short_drift else 0.0
+        st[4] -= st[_HEAD + head]  # the oldest bit leaves the window
+        head = (head + 1) % w
+        count -= 1
+    st[2] = count
+    st[3] = head
+    return DRIFT if st[0] != 0.0 else NONE
+
+
+class FHDDM(Detector):
+    """Fast Hoeffding Drift Detection Method (drop-in for ``river.drift.binary.FHDDM``).
+
+    Parameters
+    ----------
+    sliding_window_size
+        Window length W; no drift before W values were seen.
+    confidence_level
+        delta of Hoeffding's inequality, in (0, 1).
+    short_window_size
+        Length of the short window of the stacking variant (``None``: plain FHDDM); in
+        [1, sliding_window_size].
+    nan_policy
+        ``"raise"`` (default) or ``"skip"`` (ignore non-finite values and count them).
+
+    Notes
+    -----
+    The window is a ring buffer inside the state row, so the state has ``7 + W`` floats.
+    FHDDM has no warning zone (``warning_detected`` is always False), as in River.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> rng = np.random.default_rng(0)
+    >>> stream = np.concatenate([rng.random(250) < 0.5, rng.random(250) < 0.1])
+    >>> FHDDM().update_many(stream).drift
+    array([311])
+    >>> FHDDM(short_window_size=20).update_many(stream).drift
+    array([268])
+    """
+
+    _step = _step
+    _init = _init
+    _param_names = ("sliding_window_size", "confidence_level", "short_window_size")
+    _fleet_params = ("confidence_level",)
+    _binary = True
+    _has_warning = False
+
+    def __init__(
+        self,
+        sliding_window_size: int = 100,
+        confidence_level: float = 0.000001,
+        short_window_size: int | None = None,
+        *,
+        nan_policy: str = "raise",
+    ):
+        self.sliding_window_size = sliding_window_size
+        self.confidence_level = confidence_level
+        self.short_window_size = short_window_size
+        self.nan_policy = nan_policy
+        if not isinstance(sliding_window_size, (int, np.integer)) or sliding_window_size < 1:
+            raise ValueError(
+                f"sliding_window_size={sliding_window_size!r} must be an integer >= 1"
+            )
+        if not 0 < confidence_level < 1:
+            raise ValueError(f"confidence_level={confidence_level!r} must be in (0, 1)")
+        if short_window_size is not None and (
+            not isinstance(short_window_size, (int, np.integer))
+            or not 1 <= short_window_size <= sliding_window_size
+        ):
+            raise ValueError(
+                f"short_window_size={short_window_size!r} must be None or an integer in "
+                f"[1, sliding_window_size={sliding_window_size}]"
+            )
+        self._check_nan_policy()
+        self._reset()
+
+    def _state_size(self) -> int:
+        return _HEAD + int(self.sliding_window_size)
+
+    def _param_row(self) -> np.ndarray:
+        # epsilons computed with the same expression as River, so they are bit-identical
+        eps = math.sqrt(math.log(1 / self.confidence_level) / (2 * self.sliding_window_size))
+        sws = self.short_window_size
+        eps_s = math.sqrt(math.log(1 / self.confidence_level) / (2 * sws)) if sws else 0.0
+        return np.array(
+            [self.sliding_window_size, self.confidence_level, sws or 0, eps, eps_s],
+            dtype=np.float64,
+        )
+
+    @property
+    def n_one(self) -> int:
+        """Ones in the current window (River's ``n_one``)."""
+        return int(self._row[4])
+
+    @property
+    def u_max(self) -> float:
+        """Largest window mean of ones since the last reset."""
+        return float(self._row[5])
+
+    @property
+    def u_short_max(self) -> float:
+        """Largest short-window mean of ones since the last reset (0 without short window)."""
+        return float(self._row[6])
+
+    @property
+    def epsilon(self) -> float:
+        """Hoeffding bound of the long window."""
+        return float(self._prow[3])
