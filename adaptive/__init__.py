@@ -5,7 +5,15 @@ from adaptive.base import Alarms, Detector, Fleet
 from adaptive.page_hinkley import PageHinkley
 
 # --- detectors (issue 5): add imports below, one line each ---
+# isort: split
 from adaptive.adwin import ADWIN
+from adaptive.cusum import CUSUM
+from adaptive.ddm import DDM
+from adaptive.eddm import EDDM
+from adaptive.ewma import EWMA
+from adaptive.fhddm import FHDDM
+from adaptive.hddm_a import HDDM_A, HDDMA
+from adaptive.hddm_w import HDDM_W, HDDMW
 from adaptive.kswin import KSWIN
 
 # --- calibration / evaluation (issue 5) ---
@@ -22,8 +30,17 @@ from adaptive.monitor import SensorMonitor
 __all__ = [
     "ADWIN",
     "Alarms",
+    "CUSUM",
+    "DDM",
     "Detector",
+    "EDDM",
+    "EWMA",
+    "FHDDM",
     "Fleet",
+    "HDDMA",
+    "HDDMW",
+    "HDDM_A",
+    "HDDM_W",
     "KSWIN",
     "OnlineLearner",
     "PageHinkley",
