@@ -1,0 +1,227 @@
+"""Contract, oracle (River) and property tests of SensorMonitor and the CSV parsers."""
+
+from __future__ import annotations
+
+import io
+import json
+import pickle
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from adaptive import CUSUM, PageHinkley, SensorMonitor
+from adaptive.alerts import DeadLetters, JSONLSink
+from adaptive.sources import CSVSource, parse_long, parse_wide, shard_of
+
+
+def _plant(seed=0, n=3000, sensors=("a", "b", "c", "d"), shifted=("b",), at=1500, size=3.0):
+    """Interleaved readings (K,) with a mean shift in the `shifted` sensors from reading `at`."""
+    rng = np.random.default_rng(seed)
+    names = [sensors[i] for i in rng.integers(0, len(sensors), n * len(sensors))]
+    vals = rng.normal(0.0, 1.0, len(names))
+    seen = dict.fromkeys(sensors, 0)
+    for k, s in enumerate(names):
+        if s in shifted and seen[s] >= at:
+            vals[k] += size
+        seen[s] += 1
+    return names, vals
+
+
+def _key(alerts):
+    return [(a["sensor"], a["kind"], a["offset"], a["index"], a["statistic"]) for a in alerts]
+
+
+def test_dynamic_sensors_join_and_alert_only_on_shifted():
+    names, vals = _plant()
+    mon = SensorMonitor(PageHinkley(threshold=200.0))
+    alerts = mon.update_many(names, vals)
+    assert mon.sensor_names == list(dict.fromkeys(names))
+    assert {a["sensor"] for a in alerts} == {"b"}
+    first = min(a["index"] for a in alerts)
+    assert 1500 <= first < 1500 + 200  # delay in readings of that sensor
+    for a in alerts:
+        assert set(a) >= {"sensor", "timestamp", "detector", "statistic", "kind", "offset"}
+        assert a["detector"] == "PageHinkley" and a["statistic"] > 200.0
+
+
+def test_fixed_sensor_list_rejects_unknown_to_dead_letters(tmp_path):
+    dl = DeadLetters(str(tmp_path / "dl.jsonl"))
+    mon = SensorMonitor(PageHinkley(), sensors=["a", "b"], dead_letters=dl)
+    mon.update_many(["a", "zz", "b", "zz", "a"], [1.0, 2.0, 3.0, 4.0, 5.0])
+    dl.close()
+    recs = [json.loads(line) for line in open(tmp_path / "dl.jsonl")]
+    assert [(r["reason"], r["sensor"], r["offset"]) for r in recs] == [
+        ("unknown_sensor", "zz", 1), ("unknown_sensor", "zz", 3)]
+    assert mon.sensor_names == ["a", "b"]
+    assert mon.summary()["readings"] == 3 and mon.summary()["dead_letters"] == 2
+
+
+def test_non_finite_and_non_numeric_values_are_dead_letters():
+    mon = SensorMonitor(PageHinkley())
+    mon.update_many(["a", "a", "a", "a"], [1.0, float("nan"), "x", 2.0])
+    s = mon.summary()
+    assert s["readings"] == 2 and s["dead_by_reason"] == {"non_finite": 1, "non_numeric": 1}
+
+
+@settings(max_examples=15)
+@given(cuts=st.lists(st.integers(0, 8000), max_size=12), seed=st.integers(0, 3))
+def test_micro_batches_equal_one_big_batch(cuts, seed):
+    names, vals = _plant(seed=seed, n=2000, shifted=("a", "c"), at=1000)
+    ref = SensorMonitor(PageHinkley(threshold=60.0)).update_many(names, vals)
+    mon = SensorMonitor(PageHinkley(threshold=60.0))
+    bounds = sorted({0, len(vals), *[c for c in cuts if c < len(vals)]})
+    got = []
+    for lo, hi in zip(bounds[:-1], bounds[1:]):
+        got += mon.update_many(names[lo:hi], vals[lo:hi], offsets=np.arange(lo, hi))
+    assert _key(got) == _key(ref) and len(ref) > 0
+
+
+def test_one_at_a_time_equals_batch():
+    names, vals = _plant(n=600, shifted=("d",), at=300)
+    ref = SensorMonitor(CUSUM()).update_many(names, vals)
+    mon = SensorMonitor(CUSUM())
+    got = []
+    for k, (s, v) in enumerate(zip(names, vals)):
+        got += mon.update(s, v, offset=k)
+    assert _key(got) == _key(ref) and len(ref) > 0
+
+
+def test_river_oracle_per_sensor():
+    drift = pytest.importorskip("river.drift")
+    names, vals = _plant(seed=3, n=2500, shifted=("a", "d"), at=1200)
+    alerts = SensorMonitor(PageHinkley(threshold=40.0)).update_many(names, vals)
+    expected = []
+    rivers = {s: drift.PageHinkley(threshold=40.0) for s in set(names)}
+    counts = dict.fromkeys(rivers, 0)
+    for k, (s, v) in enumerate(zip(names, vals)):
+        rivers[s].update(v)
+        if rivers[s].drift_detected:
+            expected.append((s, k, counts[s]))
+        counts[s] += 1
+    assert [(a["sensor"], a["offset"], a["index"]) for a in alerts] == expected
+
+
+def test_wide_block_equals_events():
+    rng = np.random.default_rng(1)
+    block = rng.normal(size=(800, 5))  # (T, C)
+    block[400:, 2] += 3.0
+    block[10, 1] = np.nan  # a dead cell (the parser made it a dead letter)
+    cols = list("vwxyz")
+    wide = SensorMonitor(PageHinkley(threshold=50.0)).update_wide(
+        cols, block, [str(t) for t in range(800)], np.arange(800))
+    fin = np.isfinite(block).ravel()
+    names = [cols[c] for c in np.tile(np.arange(5), 800)[fin]]
+    offs = np.repeat(np.arange(800), 5)[fin]
+    ev = SensorMonitor(PageHinkley(threshold=50.0)).update_many(names, block.ravel()[fin],
+                                                                 offsets=offs)
+    assert _key(wide) == _key(ev) and any(a["sensor"] == "x" for a in wide)
+
+
+def test_state_round_trip_continues_exactly(tmp_path):
+    names, vals = _plant(seed=5, shifted=("a", "b"), at=1000)
+    ref = SensorMonitor(PageHinkley(threshold=60.0)).update_many(names, vals)
+    m1 = SensorMonitor(PageHinkley(threshold=60.0))
+    half = len(vals) // 2
+    got = m1.update_many(names[:half], vals[:half])
+    state = json.loads(json.dumps(m1.state_dict()))
+    m2 = SensorMonitor(PageHinkley(threshold=60.0))
+    m2.load_state_dict(state)
+    got += m2.update_many(names[half:], vals[half:], offsets=np.arange(half, len(vals)))
+    assert _key(got) == _key(ref)
+    m3 = pickle.loads(pickle.dumps(m2))
+    assert m3.summary() == m2.summary()
+    with pytest.raises(ValueError, match="configuration"):
+        SensorMonitor(PageHinkley(threshold=61.0)).load_state_dict(state)
+
+
+def test_calibration_sets_thresholds_and_false_alarm_rate():
+    arl0, n_ref, n_null, sensors = 400, 400, 6000, [f"s{i}" for i in range(6)]
+    rng = np.random.default_rng(7)
+    scales = {s: 0.5 + i for i, s in enumerate(sensors)}  # very different noise levels
+    mon = SensorMonitor(PageHinkley(), calibrate_first=n_ref, arl0=arl0,
+                        calibrate_options={"n_streams": 60})
+    names = [sensors[i] for i in rng.integers(0, len(sensors), len(sensors) * (n_ref + n_null))]
+    vals = np.array([rng.normal(0.0, scales[s]) for s in names])
+    alerts = mon.update_many(names, vals)
+    thr = {s: mon.stream(s).threshold for s in sensors}
+    assert len(set(thr.values())) == len(sensors)
+    assert thr["s5"] > 3 * thr["s0"]  # noisier sensors get higher thresholds
+    assert min(a["index"] for a in alerts) >= n_ref  # reference readings are not monitored
+    monitored = len(vals) - n_ref * len(sensors)
+    rate = len(alerts) / monitored  # alarms per reading, target 1 / arl0
+    assert 0.4 / arl0 < rate < 2.5 / arl0, (len(alerts), monitored)
+
+
+def test_shard_keeps_own_sensors():
+    names = [f"m{i}" for i in range(40)] * 5
+    kept = set()
+    for i in range(3):
+        mon = SensorMonitor(PageHinkley(), shard=(i, 3))
+        mon.update_many(names, np.zeros(len(names)))
+        assert all(shard_of(s, 3) == i for s in mon.sensor_names)
+        assert mon.summary()["other_shard"] == 5 * (40 - len(mon.sensor_names))
+        kept |= set(mon.sensor_names)
+    assert kept == set(names)
+
+
+@pytest.mark.parametrize("kw, match", [
+    ({"sensors": "abc"}, "sensors"),
+    ({"sensors": ["a", "a"]}, "repeated"),
+    ({"calibrate_first": 1, "arl0": 100}, "calibrate_first"),
+    ({"calibrate_first": 100}, "arl0"),
+    ({"calibrate_first": 100, "arl0": 0.5}, "arl0"),
+    ({"checkpoint_every": 0}, "checkpoint_every"),
+    ({"shard": (3, 3)}, "shard"),
+])
+def test_bad_arguments(kw, match):
+    with pytest.raises(ValueError, match=match):
+        SensorMonitor(PageHinkley(), **kw)
+    with pytest.raises(TypeError, match="detector"):
+        SensorMonitor("PageHinkley")
+
+
+def test_parsers_name_bad_records():
+    ts, vals, dead = parse_wide(["0,1,2,3", "1,1,,3", "2,1,2", "3,nan,2,x"], ["a", "b", "c"], 0)
+    assert ts == ["0", "1", "2", "3"]
+    assert [(d["reason"], d["offset"], d.get("sensor")) for d in sorted(
+        dead, key=lambda d: (d["offset"], d.get("sensor") or ""))] == [
+        ("missing_value", 1, "b"), ("wrong_field_count", 2, None),
+        ("non_finite", 3, "a"), ("non_numeric", 3, "c")]
+    assert np.isfinite(vals).sum() == 3 + 2 + 0 + 1
+    s, v, t, o, dead = parse_long(["0,a,1", "1,,2", "2,b,inf", "3,c,4"], (0, 1, 2), 0)
+    assert s == ["a", "c"] and v.tolist() == [1.0, 4.0] and o.tolist() == [0, 3]
+    assert sorted(d["reason"] for d in dead) == ["missing_sensor", "non_finite"]
+
+
+@given(st.lists(st.floats(allow_nan=False, allow_infinity=False, width=64), min_size=1,
+                max_size=40))
+def test_csv_parse_is_exact(xs):
+    text = "timestamp,sensor,value\n" + "".join(f"{k},s,{x!r}\n" for k, x in enumerate(xs))
+    src = CSVSource("-", stream=io.BytesIO(text.encode()), chunk_bytes=64)
+    got = np.concatenate([b.values for b in src.batches()])
+    assert got.tolist() == xs  # np.fromstring rounds exactly like float()
+
+
+def test_csv_resume_from_position():
+    text = "timestamp,a,b\n" + "".join(f"{t},{t},{-t}\n" for t in range(50))
+    src = CSVSource("-", stream=io.BytesIO(text.encode()), max_rows=7)
+    batches = list(src.batches())
+    mid = batches[3].position
+    src2 = CSVSource("-", stream=io.BytesIO(text.encode()), max_rows=7)
+    src2.seek(mid)  # a pipe: skips rows
+    rest = np.concatenate([b.values for b in src2.batches()])
+    assert rest[0].tolist() == [mid["row"], -mid["row"]] and len(rest) == 50 - mid["row"]
+
+
+def test_sinks_truncate_to_checkpoint(tmp_path):
+    sink = JSONLSink(str(tmp_path / "a.jsonl"))
+    sink.write([{"x": 1}])
+    n = sink.commit()
+    sink.write([{"x": 2}])
+    sink.truncate(n)
+    with pytest.raises(ValueError, match="fewer"):
+        sink.truncate(n + 100)
+    sink.close()
+    assert (tmp_path / "a.jsonl").read_text() == '{"x": 1}\n'
