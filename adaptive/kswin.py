@@ -138,13 +138,20 @@ def _sample(st, n, k, use_pool, out):
             j = _randbelow(st, n - i)
             out[i] = pool[j]
             pool[j] = pool[n - i - 1]
-    else:
-        selected = np.zeros(n, dtype=np.bool_)
+    else:  # rejection of repeats; the selected set is an open-addressing table of O(k) slots
+        cap = 4
+        while cap < 2 * k:
+            cap *= 2
+        table = np.zeros(cap, dtype=np.int64)  # j + 1, or 0 for an empty slot
         for i in range(k):
-            j = _randbelow(st, n)
-            while selected[j]:
+            while True:
                 j = _randbelow(st, n)
-            selected[j] = True
+                slot = (j * 2654435761) & (cap - 1)
+                while table[slot] != 0 and table[slot] != j + 1:
+                    slot = (slot + 1) & (cap - 1)
+                if table[slot] == 0:
+                    table[slot] = j + 1
+                    break
             out[i] = j
 
 
