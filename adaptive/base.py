@@ -274,14 +274,14 @@ class Fleet:
     array([[1069,    1]])
     """
 
-    def __init__(self, detector: Detector, n_streams: int, **params: Any):
+    def __init__(self, detector: Detector, n_streams: int, /, **params: Any):
         if not isinstance(detector, Detector):
             raise TypeError(f"detector must be an adaptive Detector, got {type(detector).__name__}")
         if not isinstance(n_streams, (int, np.integer)) or n_streams < 0:
             raise ValueError(f"n_streams={n_streams!r} must be an integer >= 0")
         self.detector = detector.clone()
         self._state = np.zeros((0, detector._state_size()), dtype=np.float64)  # (S, F)
-        self._params = np.zeros((0, len(detector._param_names)), dtype=np.float64)  # (S, P)
+        self._params = np.zeros((0, detector._param_row().size), dtype=np.float64)  # (S, P)
         self.n_skipped = np.zeros(0, dtype=np.int64)  # (S,)
         self.add_streams(int(n_streams), **params)
 
@@ -293,11 +293,14 @@ class Fleet:
     def nan_policy(self) -> str:
         return self.detector.nan_policy
 
-    def add_streams(self, k: int, **params: Any) -> None:
-        """Append k fresh streams (per-stream parameters as in the constructor)."""
-        if not isinstance(k, (int, np.integer)) or k < 0:
-            raise ValueError(f"k={k!r} must be an integer >= 0")
-        k = int(k)
+    def add_streams(self, n_new: int, /, **params: Any) -> None:
+        """Append n_new fresh streams (per-stream parameters as in the constructor).
+
+        ``n_new`` is positional-only so that a detector parameter may be called ``k``.
+        """
+        if not isinstance(n_new, (int, np.integer)) or n_new < 0:
+            raise ValueError(f"n_new={n_new!r} must be an integer >= 0")
+        k = int(n_new)
         rows = np.tile(self.detector._param_row(), (k, 1))  # (k, P)
         given = []
         for name, value in params.items():
@@ -409,10 +412,14 @@ class Fleet:
     def stream(self, s: int) -> Detector:
         """A standalone detector holding a copy of stream s's current state and parameters."""
         names = self.detector._param_names
-        det = self.detector.clone(**{
-            n: self._cast_param(n, self._params[s, names.index(n)])
-            for n in self.detector._fleet_params
-        })
+        template = self.detector._param_row()
+        changed = {}  # per-stream values that differ from the template (nan == nan: unchanged)
+        for n in self.detector._fleet_params:
+            i = names.index(n)
+            v = self._params[s, i]
+            if not (v == template[i] or (v != v and template[i] != template[i])):
+                changed[n] = self._cast_param(n, v)
+        det = self.detector.clone(**changed)
         det._row = self._state[s].copy()
         det.n_skipped = int(self.n_skipped[s])
         return det
