@@ -17,6 +17,11 @@ from adaptive.hddm_w import HDDM_W, HDDMW
 from adaptive.kswin import KSWIN
 
 # --- calibration / evaluation (issue 5) ---
+# isort: split
+from adaptive.calibrate import ArlEstimate, CalibrationResult, calibrate, estimate_arl0
+from adaptive.evaluate import Report, evaluate_alarms, evaluate_detector
+
+# isort: split
 
 # --- online learning (issue 6) ---
 from adaptive.online import OnlineLearner
@@ -30,7 +35,9 @@ from adaptive.monitor import SensorMonitor
 __all__ = [
     "ADWIN",
     "Alarms",
+    "ArlEstimate",
     "CUSUM",
+    "CalibrationResult",
     "DDM",
     "Detector",
     "EDDM",
@@ -46,6 +53,11 @@ __all__ = [
     "PageHinkley",
     "Policy",
     "PrequentialResult",
+    "Report",
     "SensorMonitor",
+    "calibrate",
+    "estimate_arl0",
+    "evaluate_alarms",
+    "evaluate_detector",
     "prequential",
 ]

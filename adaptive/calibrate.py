@@ -41,7 +41,7 @@ from typing import Any
 
 import numpy as np
 
-from adaptive.base import DRIFT, Detector, Fleet, kernel
+from adaptive.base import DRIFT, Detector, kernel
 from adaptive.synthetic import check_model, check_reference, null_values
 
 # class name -> (threshold parameter, +1 if ARL0 grows with it / -1 if it shrinks,
@@ -59,8 +59,8 @@ _THRESHOLDS: dict[str, tuple[str, int, float]] = {
     "HDDM_W": ("drift_confidence", -1, 10.0),
 }
 _CHUNK = 1 << 22  # values generated per block (S * T), 32 MiB of float64
-_G0, _G = 9, 5  # grid sizes: first (bracketing) round, refinement rounds
-_MAX_EXTEND, _MAX_ROUNDS = 8, 7
+_G0, _G = 9, 5  # grid sizes: bracketing round, first refinement round (then 3)
+_MAX_EXTEND, _MAX_ROUNDS = 8, 5
 
 
 @kernel
@@ -111,8 +111,12 @@ class ArlEstimate:
 
     @property
     def rel_se(self) -> float:
-        """Approximate relative standard error of ``arl0`` (1 / sqrt(n_alarms))."""
-        return 1.0 / math.sqrt(self.n_alarms) if self.n_alarms else math.inf
+        """Relative standard error of ``arl0`` read off the interval: the width of the log
+        interval over ``2 z`` (at least the Poisson value ``1 / sqrt(n_alarms)``)."""
+        if not self.n_alarms or math.isinf(self.ci_high):
+            return math.inf
+        z = NormalDist().inv_cdf(0.5 + self.level / 2)
+        return math.log(self.ci_high / self.ci_low) / (2 * z)
 
 
 def _estimate(alarms: np.ndarray, max_steps: int, level: float) -> ArlEstimate:
@@ -178,16 +182,21 @@ def _simulate_grid(detector: Detector, param: str | None, grid: np.ndarray, null
     All candidates read the same R streams (common random numbers).
     """
     g, r = grid.size, n_streams
-    per_stream = {} if param is None else {param: np.repeat(grid, r)}
-    fleet = Fleet(detector, g * r, **per_stream)  # stream s = i * R + j
+    # the fleet's arrays, stream s = i * R + j: each candidate's parameter row comes from a
+    # validated clone (rows may hold derived values), as Fleet builds them
+    rows = [detector if param is None else detector.clone(**{param: float(v)}) for v in grid]
+    params = np.repeat(np.stack([d._param_row() for d in rows]), r, axis=0)  # (G*R, P)
+    state = np.zeros((g * r, detector._state_size()), dtype=np.float64)  # (G*R, F)
+    step, init = type(detector)._step, type(detector)._init
+    for s in range(g * r):
+        init(state[s], params[s])
     col = np.tile(np.arange(r, dtype=np.int64), g)  # (G*R,) row of the values block
     alarms = np.zeros(g * r, dtype=np.int64)
     rng = np.random.default_rng(seed)
     block = max(1, _CHUNK // r)  # time steps per generated block
-    step, init = type(detector)._step, type(detector)._init
     for t0 in range(0, max_steps, block):
         values = null.draw(rng, r, min(block, max_steps - t0))  # (R, T_block)
-        _simulate(step, init, fleet._state, fleet._params, values, col, alarms)
+        _simulate(step, init, state, params, values, col, alarms)
     return alarms.reshape(g, r)
 
 
@@ -330,6 +339,7 @@ class _Search:
         self.det, self.param, self.null = detector, param, null
         self.n_streams, self.max_steps, self.seq, self.target = n_streams, max_steps, seq, target
         self.history: list[tuple[int, float, float, int]] = []
+        self.points: list[tuple[float, float, int]] = []  # (log value, log ARL0, n_alarms)
         self.n_simulated = 0
 
     def run(self, grid: np.ndarray, frac: float, rnd: int) -> np.ndarray:
@@ -344,7 +354,32 @@ class _Search:
             self.history.append((rnd, float(v), est.arl0, est.n_alarms))
             # no alarm: the ARL0 exceeds the exposure; 0.5 alarms is a finite stand-in
             out[i] = math.log(est.n_steps / max(est.n_alarms, 0.5))
+            self.points.append((math.log(v), out[i], est.n_alarms))
         return out
+
+    def fit(self, log_target: float, direction: int) -> tuple[float, float] | None:
+        """Predicted log value at the target and the slope d log ARL0 / d log value, or None.
+
+        Weighted least squares over the estimates with at least 5 alarms whose ARL0 is within
+        a factor 4 of the target (weights: alarm counts, the inverse variance of log ARL0 under
+        Poisson counts); the 4 nearest estimates if fewer than 2 values qualify.
+        """
+        pts = np.array([q for q in self.points if q[2] >= 5]).reshape(-1, 3)
+        if pts.shape[0] < 2:
+            return None
+        dist = np.abs(pts[:, 1] - log_target)
+        near = pts[dist <= math.log(4.0)]
+        if np.unique(near[:, 0]).size < 2:
+            near = pts[np.argsort(dist)[:4]]
+            if np.unique(near[:, 0]).size < 2:
+                return None
+        x, y, wt = near[:, 0], near[:, 1], near[:, 2]
+        xm, ym = np.average(x, weights=wt), np.average(y, weights=wt)
+        sxx = np.sum(wt * (x - xm) ** 2)
+        slope = np.sum(wt * (x - xm) * (y - ym)) / sxx
+        if slope * direction <= 0:  # noise swamped the trend: no usable prediction
+            return None
+        return float(xm + (log_target - ym) / slope), float(slope)
 
 
 def _straddle(grid: np.ndarray, log_arl: np.ndarray, direction: int, log_target: float):
@@ -460,25 +495,34 @@ def calibrate(
     else:
         raise ValueError(f"target_arl0={target_arl0}: no bracket found by varying {name}")
 
-    # refinement rounds: finer grids inside the bracket, larger budgets
-    lo, hi, ylo, yhi = grid[i], grid[i + 1], y[i], y[i + 1]
-    fracs = [1 / 8] + [1.0] * (_MAX_ROUNDS - 1)
+    # refinement rounds: a line fitted to log ARL0 against log value (weighted least squares on
+    # every estimate near the target, all rounds pooled) predicts the crossing; a narrower grid
+    # around the prediction is simulated with a larger budget; stop once the prediction moves by
+    # less than tol (in ARL0) between full-budget rounds
+    lo, hi = math.log(grid[i]), math.log(grid[i + 1])
+    w = (log_t - y[i]) / (y[i + 1] - y[i]) if y[i + 1] != y[i] else 0.5
+    x_hat = lo + min(max(w, 0.0), 1.0) * (hi - lo)
+    width = hi - lo
+    lo_lim, hi_lim = lo - width, hi + width  # a noisy first bracket may be off by its width
     rnd = 0
-    for rnd, frac in enumerate(fracs, start=1):
-        grid = np.exp(np.linspace(math.log(lo), math.log(hi), _G))
-        y = search.run(grid, frac, rnd)
-        i, y = _straddle(grid, y, direction, log_t)
-        i = min(max(i, 0), grid.size - 2)  # noise pushed the crossing to an end: keep the end
-        lo, hi, ylo, yhi = grid[i], grid[i + 1], y[i], y[i + 1]
-        if frac == 1.0 and (abs(yhi - ylo) <= 2 * math.log1p(tol) or hi / lo - 1 < 1e-9):
+    for rnd, frac in enumerate([1 / 8] + [1.0] * (_MAX_ROUNDS - 1), start=1):
+        half = 0.5 * width / 3 ** (rnd - 1)
+        grid = _valid(det, name, np.exp(x_hat + np.linspace(-half, half, _G if rnd == 1 else 3)))
+        if grid.size == 0:
+            grid = _valid(det, name, np.exp(np.array([x_hat])))
+        search.run(grid, frac, rnd)
+        fit = search.fit(log_t, direction)
+        if fit is None:
+            continue
+        x_new, slope = fit
+        x_new = min(max(x_new, lo_lim), hi_lim)
+        moved = abs(slope * (x_new - x_hat))  # change of the predicted log ARL0
+        x_hat = x_new
+        if frac == 1.0 and rnd > 2 and moved <= math.log1p(tol):
             break
-
-    # interpolate log ARL0 linearly in log value between the bracket's ends
-    if yhi != ylo:
-        w = min(max((log_t - ylo) / (yhi - ylo), 0.0), 1.0)
-    else:
-        w = 0.5
-    value = float(math.exp(math.log(lo) + w * (math.log(hi) - math.log(lo))))
+    value = float(math.exp(x_hat))
+    if _valid(det, name, np.array([value])).size == 0:
+        raise ValueError(f"target_arl0={target_arl0}: the calibrated {name}={value:g} is invalid")
     calibrated = det.clone(**{name: value})
     final = _simulate_grid(calibrated, name, np.array([value]), null, int(n_streams),
                            int(max_steps), final_seq)
