@@ -7,13 +7,45 @@ from robust.torchattacks_adapter import TorchattacksAdapter
 from robust.trades_attack import TRADESAttack, trades_attack
 
 # --- training methods: add exports below this line ---
+# isort: split
+from robust.evaluate import (
+    accuracy_vs_eps,
+    autoattack_accuracy,
+    clean_accuracy,
+    plot_accuracy_vs_eps,
+    robust_accuracy,
+)
+from robust.fast_at import FastAT
+from robust.free_at import FreeAT
+from robust.guard import OverfitGuard, ThresholdMonitor
+from robust.models import MLP, SmallCNN, build_model
+from robust.n_fgsm import NFGSM
+from robust.pgd_at import PGDAT
+from robust.schedule import EpsWarmup
+from robust.trades import TRADES
 
 __all__ = [
+    "EpsWarmup",
     "FGSM",
+    "FastAT",
+    "FreeAT",
+    "MLP",
+    "NFGSM",
+    "OverfitGuard",
     "PGD",
+    "PGDAT",
+    "SmallCNN",
+    "TRADES",
     "TRADESAttack",
+    "ThresholdMonitor",
     "TorchattacksAdapter",
+    "accuracy_vs_eps",
+    "autoattack_accuracy",
+    "build_model",
+    "clean_accuracy",
     "fgsm",
     "pgd",
+    "plot_accuracy_vs_eps",
+    "robust_accuracy",
     "trades_attack",
 ]

@@ -1,0 +1,103 @@
+"""Shared plumbing of the adversarial training objectives (private).
+
+Every method in ``robust/pgd_at.py``, ``fast_at.py``, ``free_at.py``, ``trades.py`` derives from
+:class:`AdversarialObjective`: it validates ``eps``/``bn_mode`` the same way, exposes an
+``eps_scale`` that :class:`robust.EpsWarmup` drives, and runs attacks on the unwrapped module
+(``model.module`` of a DDP wrapper) while the update goes through the wrapper.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import torch
+
+from traincore import Objective
+
+BN_MODES = ("eval", "train")
+
+
+def unwrap(model: torch.nn.Module) -> torch.nn.Module:
+    """The module under a ``DistributedDataParallel``/``DataParallel`` wrapper (else ``model``).
+
+    Attacks run on this module: their extra forward/backward passes must not trigger DDP's
+    gradient all-reduce, and only the training update needs to be synchronised.
+    """
+    wrappers = (torch.nn.parallel.DistributedDataParallel, torch.nn.DataParallel)
+    return model.module if isinstance(model, wrappers) else model
+
+
+def check_eps(eps: Any, name: str = "eps") -> None:
+    """``eps`` must be a positive finite float or a 1-D tensor of positive finite values."""
+    if isinstance(eps, torch.Tensor):
+        if eps.dim() != 1 or eps.numel() == 0:
+            raise ValueError(f"{name} as a tensor must have shape (N,), got {tuple(eps.shape)}")
+        if not bool(torch.isfinite(eps).all()) or not bool((eps > 0).all()):
+            raise ValueError(f"{name} tensor must hold positive finite values, got {eps}")
+        return
+    if isinstance(eps, bool) or not isinstance(eps, (int, float)):
+        raise TypeError(f"{name} must be a float or an (N,) tensor, got {type(eps).__name__}")
+    if not (math.isfinite(eps) and eps > 0):
+        raise ValueError(f"{name}={eps!r} must be a positive finite number")
+
+
+def check_positive(value: Any, name: str, *, allow_none: bool = False) -> None:
+    if value is None and allow_none:
+        return
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise TypeError(f"{name} must be a number, got {type(value).__name__}")
+    if not (math.isfinite(value) and value > 0):
+        raise ValueError(f"{name}={value!r} must be a positive finite number")
+
+
+def check_int(value: Any, name: str, minimum: int) -> None:
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise TypeError(f"{name} must be an int, got {type(value).__name__}")
+    if value < minimum:
+        raise ValueError(f"{name}={value!r} must be an int >= {minimum}")
+
+
+def check_bn_mode(bn_mode: Any) -> None:
+    if bn_mode not in BN_MODES:
+        raise ValueError(f"bn_mode={bn_mode!r} is not supported; use one of {BN_MODES}")
+
+
+def like_input(x_adv: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
+    """Give ``x_adv`` the memory format of ``x`` (channels_last stays channels_last)."""
+    if x.dim() == 4 and x.is_contiguous(memory_format=torch.channels_last):
+        return x_adv.contiguous(memory_format=torch.channels_last)
+    return x_adv
+
+
+def per_sample(value: float | torch.Tensor, x: torch.Tensor) -> float | torch.Tensor:
+    """A float as is; an (N,) tensor viewed as (N, 1, ..., 1) to broadcast against ``x``."""
+    if isinstance(value, torch.Tensor):
+        return value.to(x.device, torch.float32).view(-1, *([1] * (x.dim() - 1)))
+    return value
+
+
+class AdversarialObjective(Objective):
+    """Base of the adversarial objectives: eps, warm-up scale and the attack's BN mode.
+
+    ``eps_scale`` (1.0 by default) multiplies ``eps`` and an explicit ``alpha`` at every step;
+    :class:`robust.EpsWarmup` sets it. Subclasses read :meth:`current_eps` and
+    :meth:`current_alpha`.
+    """
+
+    eps: float | torch.Tensor
+    alpha: float | None = None
+    eps_scale: float = 1.0
+
+    def current_eps(self) -> float | torch.Tensor:
+        return self.eps * self.eps_scale
+
+    def current_alpha(self, default_factor: float) -> float | torch.Tensor:
+        """``alpha * eps_scale``, or ``default_factor * current_eps()`` when alpha is None."""
+        if self.alpha is None:
+            return self.current_eps() * default_factor
+        return self.alpha * self.eps_scale
+
+    def fallback(self) -> Objective | None:
+        """The objective to switch to after catastrophic overfitting (None: keep this one)."""
+        return None

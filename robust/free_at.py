@@ -1,0 +1,153 @@
+"""Free adversarial training ("Free-AT", Shafahi et al. 2019).
+
+Each batch is replayed ``m`` times. Every replay does ONE forward and ONE backward pass, through
+``updater.update(loss)``, on ``x + delta``; that backward fills both the parameter gradients
+(used by the optimizer step inside the updater) and ``delta.grad`` (used for the perturbation
+step ``delta <- clip(delta + eps * sign(delta.grad), -eps, eps)``). The perturbation is carried
+to the next batch ("warm start"), cut to the batch size when a batch is smaller and zero-padded
+when it is larger, and is part of :meth:`FreeAT.state_dict`, so it survives a checkpoint.
+
+Threat model: L-inf ball of radius ``eps`` (a float) around ``x``, inputs in ``[lower, upper]``.
+
+.. note:: **Epochs.** One batch makes ``m`` optimizer updates, so the paper trains for
+   ``epochs / m`` passes over the data to keep the number of updates (and the cost) of plain
+   training. :func:`traincore.fit` runs the epochs it is given; pass ``FreeAT.epochs_for(E)``
+   (``ceil(E / m)``) to it. ``python -m robust train --method free`` does this for you.
+
+.. note:: **Precision.** Under fp16 ``delta.grad`` is the gradient of the *scaled* loss
+   (see :class:`traincore.Updater`); only its sign is used, so the scale does not matter. Steps
+   the scaler skips for inf/nan gradients leave ``delta`` where non-finite entries occur
+   unchanged (``nan`` -> 0 before the sign).
+
+.. note:: **Model mode.** The forward that crafts the perturbation is the training forward, so
+   it runs in whatever mode the model is in (train mode under :func:`traincore.fit`); there is
+   no separate attack pass and hence no ``bn_mode``.
+
+Examples
+--------
+>>> import torch
+>>> from traincore import Updater
+>>> from robust.free_at import FreeAT
+>>> _ = torch.manual_seed(0)
+>>> model = torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(4, 3))
+>>> updater = Updater(model, torch.optim.SGD(model.parameters(), lr=0.1))
+>>> free = FreeAT(eps=0.1, m=3)
+>>> out = free.step(model, (torch.rand(5, 1, 2, 2), torch.randint(0, 3, (5,))), updater)
+>>> updater.step_count, tuple(free.state_dict()["delta"].shape)
+(3, (5, 1, 2, 2))
+>>> bool(free.state_dict()["delta"].abs().max() <= 0.1)
+True
+>>> FreeAT.epochs_for(30, m=4)
+8
+
+References
+----------
+A. Shafahi et al., "Adversarial Training for Free!", NeurIPS 2019, arXiv:1904.12843.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+
+from robust._training import AdversarialObjective, check_eps, check_int
+from traincore import StepOutput, split_batch
+
+_STATE_VERSION = 1
+
+
+class FreeAT(AdversarialObjective):
+    """Free adversarial training: ``m`` replays per batch, one backward pass each.
+
+    Parameters
+    ----------
+    eps
+        L-inf radius (a positive float; the perturbation is shared across batches, so a
+        per-sample eps has no meaning here).
+    m
+        Replays per batch (>= 1; the paper uses 4 to 10). ``m=1`` is plain training on a
+        perturbation that accumulates across batches.
+    lower, upper
+        Input domain; ``x + delta`` is kept inside it.
+    """
+
+    def __init__(self, eps: float, *, m: int = 4, lower: float = 0.0, upper: float = 1.0):
+        if isinstance(eps, torch.Tensor):
+            raise TypeError("eps of FreeAT must be a float: its perturbation is carried across "
+                            "batches, so per-sample radii do not apply")
+        check_eps(eps)
+        check_int(m, "m", 1)
+        if not lower < upper:
+            raise ValueError(f"lower={lower!r} must be < upper={upper!r}")
+        self.eps = eps
+        self.m = m
+        self.lower = lower
+        self.upper = upper
+        self.eps_scale = 1.0
+        self._delta: torch.Tensor | None = None  # (N, *input shape) carried perturbation
+
+    @staticmethod
+    def epochs_for(epochs: int, m: int) -> int:
+        """Passes over the data that give ``epochs`` epochs' worth of updates with ``m`` replays."""
+        check_int(epochs, "epochs", 1)
+        check_int(m, "m", 1)
+        return math.ceil(epochs / m)
+
+    def _delta_for(self, x: torch.Tensor) -> torch.Tensor:
+        """The carried perturbation fitted to ``x``'s shape: cut, or zero-padded, or new."""
+        d = self._delta
+        if d is None or d.shape[1:] != x.shape[1:]:
+            return torch.zeros_like(x, dtype=torch.float32)
+        d = d.to(x.device)
+        n = x.shape[0]
+        if d.shape[0] >= n:
+            return d[:n].clone()
+        pad = torch.zeros((n - d.shape[0], *d.shape[1:]), dtype=d.dtype, device=d.device)
+        return torch.cat([d, pad])
+
+    def step(self, model: torch.nn.Module, batch: Any, updater: Any) -> StepOutput:
+        x, y = split_batch(batch)
+        eps = self.current_eps()
+        delta = self._delta_for(x)  # (N, C, H, W) float32
+        # keep x + delta inside the domain from the first replay on
+        delta = torch.max(torch.min(delta, self.upper - x), self.lower - x)
+        losses = []
+        for _ in range(self.m):
+            delta.requires_grad_(True)
+            x_in = x + delta
+            if x.dim() == 4 and x.is_contiguous(memory_format=torch.channels_last):
+                x_in = x_in.contiguous(memory_format=torch.channels_last)
+            with updater.autocast(x):
+                logits = model(x_in)  # (N, classes)
+                loss = F.cross_entropy(logits, y)
+            updater.update(loss)  # one backward: parameter grads AND delta.grad
+            grad = torch.nan_to_num(delta.grad, nan=0.0)
+            with torch.no_grad():
+                delta = (delta + eps * grad.sign()).clamp_(-eps, eps)
+                delta = torch.max(torch.min(delta, self.upper - x), self.lower - x)
+            losses.append(loss.detach().float())
+        # carry the full-size perturbation: keep the rows a smaller batch did not touch
+        if self._delta is not None and self._delta.shape[0] > x.shape[0] \
+                and self._delta.shape[1:] == x.shape[1:]:
+            carried = self._delta.clone()
+            carried[: x.shape[0]] = delta
+            self._delta = carried
+        else:
+            self._delta = delta.detach()
+        return StepOutput(torch.stack(losses).mean(), logits.detach(), y)
+
+    def state_dict(self) -> dict[str, Any]:
+        return {"version": _STATE_VERSION, "delta": self._delta, "eps_scale": self.eps_scale}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        if state.get("version") != _STATE_VERSION:
+            raise ValueError(f"FreeAT state version {state.get('version')!r} is not 1")
+        delta = state["delta"]
+        self._delta = None if delta is None else delta.detach().clone()
+        self.eps_scale = float(state.get("eps_scale", 1.0))
+
+    def __repr__(self) -> str:
+        return f"FreeAT(eps={self.eps!r}, m={self.m})"
