@@ -170,7 +170,8 @@ def test_million_readings_with_one_percent_malformed(tmp_path, capsys):
     cells[bad & (kinds == 1)] = "nan"
     cells[bad & (kinds == 2)] = ""
     names = np.char.add("p", sensors.astype(str)).astype(object)
-    lines = np.char.add(np.char.add(np.arange(n).astype(str), ","), names.astype(str)).astype(object)
+    lines = np.char.add(np.char.add(np.arange(n).astype(str), ","), names.astype(str))
+    lines = lines.astype(object)
     text = lines + "," + cells
     text[bad & (kinds == 3)] = np.arange(n)[bad & (kinds == 3)].astype(str).astype(object) + ",x"
     csv = tmp_path / "long.csv"
