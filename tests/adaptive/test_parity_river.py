@@ -1,0 +1,210 @@
+"""Oracle tests: our detectors against River 0.26 (``river.drift``) on arbitrary streams.
+
+For PageHinkley, DDM, EDDM, FHDDM, HDDMA and HDDMW, drift and warning flags and every statistic
+we expose are compared with River's after *every* update, through ``update``; the alarm indices
+and final statistics through ``update_many`` and through every stream of a ``Fleet``.
+
+All comparisons are exact (``==`` on floats): the kernels perform River's floating-point
+operations in River's order (Mean as ``mean += (1 / n) * (x - mean)``, EDDM's ``var ** 0.5`` via
+``pow``, the same log/sqrt expressions for the bounds), so no tolerance is needed.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from adaptive import DDM, EDDM, FHDDM, HDDMA, HDDMW, Fleet, PageHinkley
+
+drift = pytest.importorskip("river.drift")
+binary = pytest.importorskip("river.drift.binary")
+
+
+def _ph_stat(r):
+    return max(r._sum_increase - r._min_increase, r._max_decrease - r._sum_decrease)
+
+
+# (ours, River's class, parameter strategy, [(our property, River getter)])
+CASES = {
+    "PageHinkley": (
+        PageHinkley, drift.PageHinkley,
+        st.fixed_dictionaries({
+            "min_instances": st.integers(1, 60),
+            "delta": st.sampled_from([0.0, 0.005, 0.1]),
+            "threshold": st.sampled_from([2.0, 10.0, 50.0]),
+            "alpha": st.sampled_from([1 - 0.0001, 0.99, 1.0]),
+            "mode": st.sampled_from(["up", "down", "both"]),
+        }),
+        [("n", lambda r: r._x_mean.n), ("mean", lambda r: r._x_mean.get()),
+         ("statistic", _ph_stat)],
+    ),
+    "DDM": (
+        DDM, binary.DDM,
+        st.fixed_dictionaries({
+            "warm_start": st.integers(0, 60),
+            "warning_threshold": st.sampled_from([1.0, 2.0]),
+            "drift_threshold": st.sampled_from([2.0, 3.0]),
+        }),
+        [("n", lambda r: r._p.n), ("p", lambda r: r._p.get()), ("p_min", lambda r: r._p_min),
+         ("s_min", lambda r: r._s_min), ("ps_min", lambda r: r._ps_min)],
+    ),
+    "EDDM": (
+        EDDM, binary.EDDM,
+        st.sampled_from([(0.95, 0.9), (0.8, 0.75), (0.9, 0.9)]).flatmap(
+            lambda ab: st.fixed_dictionaries({
+                "warm_start": st.integers(0, 40), "alpha": st.just(ab[0]),
+                "beta": st.just(ab[1]),
+            })
+        ),
+        [("n", lambda r: r._n), ("n_errors", lambda r: r._n_errors),
+         ("mean_distance", lambda r: r._error_distances.mean.get()),
+         ("std_distance", lambda r: r._error_distances.get() ** 0.5),
+         ("p2s_max", lambda r: r._p2s_prime_max)],
+    ),
+    "FHDDM": (
+        FHDDM, binary.FHDDM,
+        st.integers(1, 120).flatmap(lambda w: st.fixed_dictionaries({
+            "sliding_window_size": st.just(w),
+            "confidence_level": st.sampled_from([0.000001, 0.01, 0.2]),
+            "short_window_size": st.one_of(st.none(), st.integers(1, w)),
+        })),
+        [("n_one", lambda r: r.n_one), ("u_max", lambda r: r._u_max),
+         ("u_short_max", lambda r: getattr(r, "_u_short_max", 0.0)),
+         ("epsilon", lambda r: r._epsilon)],
+    ),
+    "HDDMA": (
+        HDDMA, binary.HDDMA,
+        st.fixed_dictionaries({
+            "drift_confidence": st.sampled_from([0.001, 0.01, 0.1]),
+            "warning_confidence": st.sampled_from([0.005, 0.05, 0.3]),
+            "two_sided_test": st.booleans(),
+        }),
+        [("n", lambda r: r._z.n), ("mean", lambda r: r._z.get()),
+         ("n_cut_increase", lambda r: r._x_min.n), ("mean_cut_increase", lambda r: r._x_min.get()),
+         ("n_cut_decrease", lambda r: r._x_max.n), ("mean_cut_decrease", lambda r: r._x_max.get())],
+    ),
+    "HDDMW": (
+        HDDMW, binary.HDDMW,
+        st.fixed_dictionaries({
+            "drift_confidence": st.sampled_from([0.001, 0.01, 0.1]),
+            "warning_confidence": st.sampled_from([0.005, 0.05, 0.3]),
+            "lambda_val": st.sampled_from([0.05, 0.2, 0.7]),
+            "two_sided_test": st.booleans(),
+        }),
+        [("ewma", lambda r: r._total.ewma), ("increase_cutpoint", lambda r: r._incr_cutpoint),
+         ("decrease_cutpoint", lambda r: r._decr_cutpoint),
+         ("ewma_after_increase_cut", lambda r: r._s2_incr.ewma),
+         ("ewma_after_decrease_cut", lambda r: r._s2_decr.ewma)],
+    ),
+}
+
+
+def make_stream(binary_input: bool, kind: str, n: int, seed: int) -> np.ndarray:
+    """(n,) test stream: stationary, with change points (up and down), or long repeated runs."""
+    rng = np.random.default_rng(seed)
+    cuts = np.sort(rng.integers(0, n + 1, size=2))
+    if binary_input:
+        if kind == "repeated":
+            x = np.repeat(rng.integers(0, 2, size=n // 30 + 1), 30)[:n]
+        elif kind == "change":
+            rates = rng.uniform(0.0, 1.0, size=3)
+            p = np.where(np.arange(n) < cuts[0], rates[0],
+                         np.where(np.arange(n) < cuts[1], rates[1], rates[2]))
+            x = rng.random(n) < p
+        else:
+            x = rng.random(n) < rng.uniform(0.0, 0.6)
+        return x.astype(np.float64)
+    if kind == "repeated":
+        return np.repeat(rng.integers(-3, 4, size=n // 30 + 1), 30)[:n].astype(np.float64)
+    if kind == "change":
+        means = rng.normal(0.0, 3.0, size=3)
+        mu = np.where(np.arange(n) < cuts[0], means[0],
+                      np.where(np.arange(n) < cuts[1], means[1], means[2]))
+        return rng.normal(mu, 1.0)
+    if kind == "bernoulli":
+        return (rng.random(n) < 0.4).astype(np.float64)
+    return rng.normal(0.0, rng.uniform(0.1, 3.0), n)
+
+
+streams = st.tuples(st.sampled_from(["gauss", "bernoulli", "change", "repeated"]),
+                    st.integers(1, 1500), st.integers(0, 2**32 - 1))
+
+
+def river_run(rcls, params, values):
+    """River's alarms (drift indices, warning-and-no-drift indices) and its final detector."""
+    r = rcls(**params)
+    d, w = [], []
+    for i, x in enumerate(values.tolist()):
+        r.update(x)
+        if r.drift_detected:
+            d.append(i)
+        elif getattr(r, "warning_detected", False):
+            w.append(i)
+    return d, w, r
+
+
+def assert_stats_equal(ours, r, stats, where):
+    for name, get in stats:
+        a, b = getattr(ours, name), get(r)
+        assert a == b or (a is None and b is None), f"{name} at {where}: ours {a!r}, River {b!r}"
+
+
+@pytest.mark.parametrize("name", list(CASES))
+@given(data=st.data(), stream=streams)
+def test_every_update_matches_river(name, data, stream):
+    cls, rcls, param_st, stats = CASES[name]
+    params = data.draw(param_st)
+    values = make_stream(cls._binary, *stream)
+    ours, r = cls(**params), rcls(**params)
+    for i, x in enumerate(values.tolist()):
+        ours.update(x)
+        r.update(x)
+        assert ours.drift_detected == r.drift_detected, f"drift flag at {i}"
+        assert ours.warning_detected == getattr(r, "warning_detected", False), f"warning at {i}"
+        assert_stats_equal(ours, r, stats, i)
+
+
+@pytest.mark.parametrize("name", list(CASES))
+@given(data=st.data(), stream=streams)
+def test_update_many_and_fleet_match_river(name, data, stream):
+    cls, rcls, param_st, stats = CASES[name]
+    params = data.draw(param_st)
+    kind, n, seed = stream
+    block = np.stack([make_stream(cls._binary, kind, n, seed + s) for s in range(3)], axis=1)
+
+    fleet = Fleet(cls(**params), 3)
+    half = n // 2  # two calls: the fleet's state carries over between them
+    masks = [fleet.update(block[:half]), fleet.update(block[half:])]
+    fdrift = np.concatenate([m.drift for m in masks])
+    fwarn = np.concatenate([m.warning for m in masks])
+    for s in range(3):
+        d, w, r = river_run(rcls, params, block[:, s])
+        ours = cls(**params)
+        alarms = ours.update_many(block[:, s])
+        assert alarms.drift.tolist() == d
+        assert alarms.warning.tolist() == w
+        assert_stats_equal(ours, r, stats, "end (update_many)")
+        assert np.flatnonzero(fdrift[:, s]).tolist() == d
+        assert np.flatnonzero(fwarn[:, s]).tolist() == w
+        assert_stats_equal(fleet.stream(s), r, stats, f"end (fleet stream {s})")
+
+
+def test_parity_with_alarms_on_a_known_stream():
+    """Not vacuous: on this stream every detector raises drifts and (where it has them)
+    warnings, and they equal River's."""
+    rng = np.random.default_rng(2024)
+    bits = np.concatenate([rng.random(3000) < 0.1, rng.random(3000) < 0.5,
+                           rng.random(3000) < 0.05]).astype(np.float64)
+    real = np.concatenate([rng.normal(0, 1, 3000), rng.normal(3, 1, 3000), rng.normal(-2, 1, 3000)])
+    for name, (cls, rcls, _, stats) in CASES.items():
+        values = real if not cls._binary else (1.0 - bits if name == "FHDDM" else bits)
+        params = {"two_sided_test": True} if name.startswith("HDDM") else {}
+        d, w, r = river_run(rcls, params, values)
+        ours = cls(**params)
+        alarms = ours.update_many(values)
+        assert len(d) >= 1, name
+        assert cls._has_warning is False or len(w) >= 1, name
+        assert alarms.drift.tolist() == d and alarms.warning.tolist() == w, name
+        assert_stats_equal(ours, r, stats, name)
