@@ -212,11 +212,16 @@ def ascend_(
     return x_adv
 
 
+def at_least_fp32(t: Tensor) -> Tensor:
+    """fp16/bf16 -> fp32; fp32 and fp64 unchanged (the oracle tests run in fp64)."""
+    return t if t.dtype in (torch.float32, torch.float64) else t.float()
+
+
 def classification_objective(loss: str, y: Tensor, targeted: bool) -> Callable[[Tensor], Tensor]:
     """Per-sample value the attack maximises: CE or CW margin, negated when targeted."""
 
     def objective(logits: Tensor) -> Tensor:
-        z = logits.float()  # (N, classes) losses in fp32 whatever the autocast dtype
+        z = at_least_fp32(logits)  # (N, classes) losses in fp32 (fp64 stays) under autocast
         if loss == "ce":
             value = F.cross_entropy(z, y, reduction="none")  # (N,)
         else:  # CW margin: best other logit minus the label's logit (> 0 once misclassified)
@@ -251,7 +256,7 @@ def run_attack(
                 best = x_adv
                 break
             with torch.no_grad():  # worst case per sample, selected without host sync
-                logits = s.forward(model, x_adv).float()  # (N, classes)
+                logits = at_least_fp32(s.forward(model, x_adv))  # (N, classes)
                 value = objective(logits)  # (N,)
                 hit = logits.argmax(1) == y
                 success = hit if targeted else ~hit  # (N,) bool

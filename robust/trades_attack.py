@@ -35,7 +35,7 @@ import torch
 import torch.nn.functional as F
 
 from robust._state import preserved_state
-from robust.pgd import _bind_config, _repr, _Setup, ascend_
+from robust.pgd import _bind_config, _repr, _Setup, ascend_, at_least_fp32
 from robust.threat import check_config, check_logits, project_
 
 Tensor = torch.Tensor
@@ -85,11 +85,12 @@ def trades_attack(
             with torch.no_grad():
                 logits_clean = s.forward(model, s.x)
             check_logits(logits_clean, None, n)
-        log_p_clean = F.log_softmax(logits_clean.detach().float(), dim=1)  # (N, classes)
-        p_clean = log_p_clean.exp()
+        z_clean = at_least_fp32(logits_clean.detach())  # (N, classes)
+        log_p_clean = F.log_softmax(z_clean, dim=1)
+        p_clean = F.softmax(z_clean, dim=1)  # not log_p_clean.exp(): same rounding as the paper
 
         def kl(logits: Tensor) -> Tensor:  # (N,) KL(p_clean || p_adv), the paper's sum-KL
-            log_p_adv = F.log_softmax(logits.float(), dim=1)
+            log_p_adv = F.log_softmax(at_least_fp32(logits), dim=1)
             return (p_clean * (log_p_clean - log_p_adv)).sum(1)
 
         x_adv = s.x.clone()
