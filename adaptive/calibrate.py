@@ -23,13 +23,17 @@ when run lengths are not geometric). ``K = 0`` gives ``ARL0 = inf`` with a finit
 
 Search. The mean run length is monotone in the threshold parameter (increasing for thresholds
 such as ``PageHinkley.threshold``, decreasing for confidence levels such as ``ADWIN.delta``).
-The search brackets the target on a geometric grid around the detector's current value
-(extending the grid while it does not straddle the target), then narrows the bracket with finer
-grids and larger simulation budgets; all candidates of a round share the same null values
-(common random numbers), so their estimates are ordered like the true ARL0s up to small noise.
-The value returned interpolates log ARL0 linearly in log parameter between the last bracket's
-ends; its ARL0 is then re-estimated on fresh streams with the full budget, and that estimate is
-what the result reports.
+The search first brackets the target on a geometric grid around the detector's current value
+(extending the grid while it does not straddle the target) with 1/32 of the budget. Then each
+refinement round fits a line to log ARL0 against log value by weighted least squares over every
+estimate so far whose ARL0 lies within a factor 4 of the target (weights: alarm counts), solves
+it for the target, and simulates a narrower grid around that prediction (1/8 of the budget in
+the first refinement round, the full budget after); it stops when, after at least two
+full-budget rounds, the prediction moves by less than ``tol`` in ARL0. Pooling all rounds in the
+fit averages their noise instead of trusting the last one. All candidates of a round share the
+same null values (common random numbers), so their estimates are ordered like the true ARL0s up
+to small noise. The calibrated value's ARL0 is then re-estimated on fresh streams with the full
+budget, and that estimate is what the result reports.
 """
 
 from __future__ import annotations
@@ -440,11 +444,11 @@ def calibrate(
     >>> from adaptive import PageHinkley
     >>> res = calibrate(PageHinkley(), target_arl0=500, n_streams=40, seed=0)
     >>> res.param, round(res.value, 2)
-    ('threshold', 27.22)
+    ('threshold', 27.37)
     >>> res.estimate.ci_low < 500 < res.estimate.ci_high
     True
     >>> res.detector
-    PageHinkley(min_instances=30, delta=0.005, threshold=27.2..., alpha=0.9999, mode='both', nan_policy='raise')
+    PageHinkley(min_instances=30, delta=0.005, threshold=27.3..., alpha=0.9999, mode='both', nan_policy='raise')
     """  # noqa: E501
     det = _check_detector(detector)
     if isinstance(target_arl0, bool) or not isinstance(target_arl0, (int, float, np.number)) \

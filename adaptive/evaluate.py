@@ -20,9 +20,10 @@ Measures (``nan`` where undefined, ``inf`` where a rate is zero):
 
 Baseline. Every report carries, in ``baseline``, the same measures for the trivial detector that
 raises an alarm on every n-th sample (at ``t = n-1, 2n-1, ...``). By default
-``n = max_delay + 1``: the smallest period whose alarms fall into every detection window, so the
-baseline has recall 1 by construction and a detector is only useful if it beats the baseline on
-false alarms at a comparable delay.
+``n = max_delay + 1``: the largest period whose alarms fall into every detection window, so the
+baseline detects every change (recall 1, delays <= ``max_delay``) whenever changes are more
+than ``max_delay + 1`` samples apart and the last window fits in the stream; a detector is only
+useful if it beats the baseline on false alarms at a comparable delay.
 
 References
 ----------
