@@ -155,5 +155,5 @@ class MQTTAlertSink:
 
     def close(self) -> None:
         self.commit()
-        self._client.loop_stop()
         self._client.disconnect()
+        self._client.loop_stop()

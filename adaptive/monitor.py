@@ -419,7 +419,8 @@ class SensorMonitor:
             done = 0
             for k in sorted(k for k in kinds if stream[k] == s):
                 j = int(np.searchsorted(pos_s, k)) + 1
-                det.update_many(x[pos_s[done:j]])
+                for xv in x[pos_s[done:j]].tolist():  # the same compiled step, value by value
+                    det.update(xv)
                 done = j
                 stats[k] = _main_statistic(det)
         alerts = []

@@ -484,8 +484,8 @@ class MQTTSource:
             self._client.ack(mid, 1)
 
     def close(self) -> None:
+        self._client.disconnect()  # queued after the last PUBACKs, which the loop still sends
         self._client.loop_stop()
-        self._client.disconnect()
 
     def batches(self) -> Iterator[Batch]:
         idle_since = time.monotonic()
