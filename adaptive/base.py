@@ -21,7 +21,9 @@ against each other and against River.
 
 from __future__ import annotations
 
+import hashlib
 import inspect
+import types
 from typing import Any, NamedTuple
 
 import numpy as np
@@ -45,25 +47,71 @@ _STATE_VERSION = 1
 NAN_POLICIES = ("raise", "skip")
 
 
-@kernel
-def _run_dense(step, state, params, values, codes):
+def _dense_template(state, params, values, codes):
     """values (T, S) -> codes (T, S); non-finite values are skipped (code NONE)."""
     n_steps, n_streams = values.shape
     for t in range(n_steps):
         for s in range(n_streams):
             x = values[t, s]
             if np.isfinite(x):
-                codes[t, s] = step(state[s], x, params[s])
+                codes[t, s] = step(state[s], x, params[s])  # noqa: F821 - bound per detector
 
 
-@kernel
-def _run_events(step, state, params, streams, values, codes):
+def _events_template(state, params, streams, values, codes):
     """Events in arrival order: values[k] belongs to stream streams[k]; codes (K,)."""
     for k in range(values.shape[0]):
         x = values[k]
         if np.isfinite(x):
             s = streams[k]
-            codes[k] = step(state[s], x, params[s])
+            codes[k] = step(state[s], x, params[s])  # noqa: F821 - bound per detector
+
+
+def _make_runners(step):
+    """The two drivers of one step kernel, compiled with the step inlined and cached on disk.
+
+    Each driver is the template's code bound to globals where ``step`` is this detector's
+    kernel, under its own name: ``run_dense__<module>__<hash of the module's source>``. The name
+    gives each detector its own numba cache file, and the hash makes an edited detector file
+    get a fresh one (numba only checks the stamp of the driver's own file, base.py). Passing
+    the step as an argument to one shared driver would put dispatcher types in one cache index:
+    they cannot be matched across processes, so the drivers were recompiled in every process,
+    and saving that index can fail on a dispatcher that was garbage-collected.
+    """
+    py = getattr(step, "py_func", step)
+    try:
+        with open(inspect.getsourcefile(py), "rb") as f:
+            digest = hashlib.sha1(f.read()).hexdigest()[:12]
+    except (OSError, TypeError):  # no source file: a fresh name per process, nothing reused
+        digest = f"id{id(step):x}"
+    tag = f"{py.__module__.replace('.', '_')}__{py.__name__}__{digest}"
+    out = []
+    for template in (_dense_template, _events_template):
+        env = {"np": np, "step": step, "__name__": py.__module__}  # the driver's globals
+        fn = types.FunctionType(template.__code__, env, template.__name__)
+        fn.__qualname__ = f"{template.__name__.replace('_template', '')}__{tag}"
+        fn.__doc__ = template.__doc__
+        out.append(kernel(fn))
+    return tuple(out)
+
+
+_RUNNERS: dict = {}  # step kernel -> (run_dense, run_events), built on first use
+
+
+def _runners(step):
+    found = _RUNNERS.get(step)
+    if found is None:
+        found = _RUNNERS[step] = _make_runners(step)
+    return found
+
+
+def _run_dense(step, state, params, values, codes):
+    """Run ``step`` over values (T, S) for S streams; codes (T, S) int8 out."""
+    _runners(step)[0](state, params, values, codes)
+
+
+def _run_events(step, state, params, streams, values, codes):
+    """Run ``step`` over events (stream ids (K,) int64, values (K,)); codes (K,) int8 out."""
+    _runners(step)[1](state, params, streams, values, codes)
 
 
 class Alarms(NamedTuple):
