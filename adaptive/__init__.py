@@ -19,7 +19,7 @@ from adaptive.kswin import KSWIN
 # --- calibration / evaluation (issue 5) ---
 # isort: split
 from adaptive.calibrate import ArlEstimate, CalibrationResult, calibrate, estimate_arl0
-from adaptive.evaluate import Report, evaluate_alarms, evaluate_detector
+from adaptive.evaluate import Report, evaluate_alarms, evaluate_detector, pool_reports
 
 # isort: split
 
@@ -59,5 +59,6 @@ __all__ = [
     "estimate_arl0",
     "evaluate_alarms",
     "evaluate_detector",
+    "pool_reports",
     "prequential",
 ]

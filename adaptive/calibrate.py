@@ -67,7 +67,17 @@ _G0, _G = 9, 5  # grid sizes: bracketing round, first refinement round (then 3)
 _MAX_EXTEND, _MAX_ROUNDS = 8, 5
 
 
-@kernel
+try:  # the simulation loop is compiled per process, never cached on disk: numba's cache of a
+    # function taking other jitted functions as arguments can load entries whose environment
+    # points to no module (AttributeError in numba.core.environment._rebuild_env)
+    import numba
+
+    _uncached_kernel = numba.njit(cache=False)
+except ImportError:  # pragma: no cover - numba is a dependency
+    _uncached_kernel = kernel
+
+
+@_uncached_kernel
 def _simulate(step, init, state, params, values, col, alarms):
     """Run S streams on a block of null values, re-initialising a stream after each drift.
 

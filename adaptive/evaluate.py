@@ -132,6 +132,7 @@ class Report:
     mdr: float
     mtr: float
     delays: tuple[int, ...]
+    n_in_control: int = 0
     baseline_every: int | None = None
     baseline: Report | None = None
 
@@ -156,7 +157,18 @@ def _score(alarms: np.ndarray, spans: np.ndarray, n_samples: int, max_delay: int
             delays.append(a - int(spans[hit[0], 0]))
         else:
             fp += 1
-    tp, n_changes = len(delays), spans.shape[0]
+    # in-control samples: outside the union of the detection windows [start, end + max_delay]
+    covered = np.zeros(n_samples, dtype=bool)
+    for start, end in spans.tolist():
+        covered[start : min(end + max_delay, n_samples - 1) + 1] = True
+    return _report(n_samples, spans.shape[0], int(alarms.size), max_delay, fp,
+                   int(n_samples - covered.sum()), delays)
+
+
+def _report(n_samples: int, n_changes: int, n_alarms: int, max_delay: int, fp: int,
+            n_in_control: int, delays: list[int]) -> Report:
+    """All measures from the counts (shared by a single evaluation and a pooled one)."""
+    tp = len(delays)
     fn = n_changes - tp
     precision = _div(tp, tp + fp)
     recall = _div(tp, n_changes)
@@ -164,12 +176,7 @@ def _score(alarms: np.ndarray, spans: np.ndarray, n_samples: int, max_delay: int
         f1 = math.nan
     else:
         f1 = _div(2 * precision * recall, precision + recall) if precision + recall else 0.0
-    # in-control samples: outside the union of the detection windows [start, end + max_delay]
-    covered = np.zeros(n_samples, dtype=bool)
-    for start, end in spans.tolist():
-        covered[start : min(end + max_delay, n_samples - 1) + 1] = True
-    in_control = int(n_samples - covered.sum())
-    mtfa = in_control / fp if fp else math.inf
+    mtfa = n_in_control / fp if fp else math.inf
     mtd = float(np.mean(delays)) if delays else math.nan
     mdr = _div(fn, n_changes)
     if math.isnan(mtd):
@@ -179,11 +186,43 @@ def _score(alarms: np.ndarray, spans: np.ndarray, n_samples: int, max_delay: int
     else:
         mtr = mtfa / mtd * (1.0 - mdr)
     return Report(
-        n_samples=n_samples, n_changes=n_changes, n_alarms=int(alarms.size), max_delay=max_delay,
+        n_samples=n_samples, n_changes=n_changes, n_alarms=n_alarms, max_delay=max_delay,
         tp=tp, fp=fp, fn=fn, precision=precision, recall=recall, f1=f1, mean_delay=mtd,
         false_alarms_per_1000=1000.0 * fp / n_samples, mtfa=mtfa, mtd=mtd, mdr=mdr, mtr=mtr,
-        delays=tuple(delays),
+        delays=tuple(delays), n_in_control=n_in_control,
     )
+
+
+def pool_reports(reports: Any) -> Report:
+    """One report over several streams: counts, samples and delays summed, measures recomputed.
+
+    The pooled ``mtfa`` is all in-control samples over all false alarms, the pooled mean delay
+    the mean over every detection (not a mean of means). Baselines are pooled the same way when
+    every report has one with the same period.
+
+    Examples
+    --------
+    >>> a = evaluate_alarms([105], [100], n_samples=500, max_delay=50)
+    >>> b = evaluate_alarms([10, 230], [200], n_samples=500, max_delay=50)
+    >>> p = pool_reports([a, b])
+    >>> p.tp, p.fp, p.delays, p.mean_delay, p.mtfa
+    (2, 1, (5, 30), 17.5, 898.0)
+    """
+    reps = list(reports)
+    if not reps or not all(isinstance(r, Report) for r in reps):
+        raise ValueError("reports must be a non-empty sequence of Report")
+    max_delays = {r.max_delay for r in reps}
+    if len(max_delays) != 1:
+        raise ValueError(f"reports must share one max_delay, got {sorted(max_delays)}")
+    delays = [d for r in reps for d in r.delays]
+    pooled = _report(sum(r.n_samples for r in reps), sum(r.n_changes for r in reps),
+                     sum(r.n_alarms for r in reps), reps[0].max_delay, sum(r.fp for r in reps),
+                     sum(r.n_in_control for r in reps), delays)
+    everys = {r.baseline_every for r in reps}
+    if len(everys) == 1 and all(r.baseline is not None for r in reps):
+        base = pool_reports([r.baseline for r in reps])
+        return Report(**{**pooled.__dict__, "baseline_every": everys.pop(), "baseline": base})
+    return pooled
 
 
 def baseline_alarms(n_samples: int, every: int) -> np.ndarray:

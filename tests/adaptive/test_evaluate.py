@@ -10,7 +10,7 @@ import pytest
 from hypothesis import assume, given
 from hypothesis import strategies as st
 
-from adaptive import PageHinkley, Report, evaluate_alarms, evaluate_detector
+from adaptive import PageHinkley, Report, evaluate_alarms, evaluate_detector, pool_reports
 from adaptive.evaluate import baseline_alarms, normalize_changes
 from adaptive.synthetic import bernoulli_shift, gaussian_shift
 
@@ -81,6 +81,21 @@ def test_evaluate_detector_runs_a_clone():
     alarms = PageHinkley(threshold=30.0).update_many(x).drift
     assert r == evaluate_alarms(alarms, [1500], 3000, 100)
     assert r.tp == 1 and r.delays[0] < 100
+
+
+def test_pool_reports():
+    a = evaluate_alarms([120, 300], [100], n_samples=1000, max_delay=50)
+    b = evaluate_alarms([530], [500, 800], n_samples=900, max_delay=50)
+    p = pool_reports([a, b])
+    assert (p.tp, p.fp, p.fn, p.n_samples, p.n_changes) == (2, 1, 1, 1900, 3)
+    assert p.delays == (20, 30) and p.mean_delay == 25.0 and p.mdr == pytest.approx(1 / 3)
+    assert p.mtfa == a.n_in_control + b.n_in_control == 949 + 798
+    assert p.baseline.tp == a.baseline.tp + b.baseline.tp
+    assert pool_reports([a]) == a
+    with pytest.raises(ValueError, match="max_delay"):
+        pool_reports([a, evaluate_alarms([1], [2], 10, 3)])
+    with pytest.raises(ValueError, match="non-empty"):
+        pool_reports([])
 
 
 # --- properties -------------------------------------------------------------------------------
