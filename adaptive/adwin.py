@@ -33,11 +33,11 @@ import numpy as np
 from adaptive.base import DRIFT, NONE, Detector, kernel
 
 MAX_LEVELS = 48  # levels of the exponential histogram: window up to max_buckets * (2**48 - 1)
-_H = 8  # header of the state row:
+_H = 9  # header of the state row:
 # 0 drift flag, 1 warning flag (always 0), 2 width (values in the window), 3 total (their sum),
 # 4 variance (their sum of squared deviations from the mean, River's `variance`),
 # 5 tick (updates since reset, wrapped like River's 32-bit counter), 6 n_detections,
-# 7 n_levels (levels in use, >= 1)
+# 7 n_levels (levels in use, >= 1), 8 tick mod clock (a test is due when it is 0)
 # then: counts (MAX_LEVELS,) at [_H, _H + L); totals (L, M + 1) and variances (L, M + 1) after,
 # M = max_buckets, L = MAX_LEVELS. Slot 0 of a level is its oldest bucket.
 # param row: 0 delta, 1 clock, 2 max_buckets, 3 min_window_length, 4 grace_period
@@ -45,7 +45,7 @@ _I32 = 2147483648.0  # River's tick is an i32 that wraps around
 
 
 def state_size(max_buckets: int) -> int:
-    """Length of ADWIN's float64 state row: 8 + L * (1 + 2 * (max_buckets + 1)), L = 48."""
+    """Length of ADWIN's float64 state row: 9 + L * (1 + 2 * (max_buckets + 1)), L = 48."""
     return _H + MAX_LEVELS * (1 + 2 * (max_buckets + 1))
 
 
@@ -74,10 +74,10 @@ def _insert(st, x, m):
     st[4] += inc
     st[3] += x
     i = 0
+    n1 = 1.0  # values per bucket at level i (2**i)
     while int(st[_H + i]) == cap:  # level i overflowed: merge its two oldest buckets
         if i + 1 >= MAX_LEVELS:
             raise OverflowError("ADWIN window exceeds max_buckets * (2**MAX_LEVELS - 1) values")
-        n1 = float(2.0**i)  # values per bucket at level i
         a = tot0 + i * cap
         b = var0 + i * cap
         mu1 = st[a] / n1
@@ -100,6 +100,7 @@ def _insert(st, x, m):
         if c1 + 1 <= m:
             break
         i += 1
+        n1 *= 2.0
 
 
 @kernel
@@ -111,7 +112,9 @@ def _delete_oldest(st, m):
     last = int(st[7]) - 1
     a = tot0 + last * cap
     b = var0 + last * cap
-    n = float(2.0**last)
+    n = 1.0
+    for _ in range(last):
+        n *= 2.0  # 2**last, without a pow call
     u = st[a]
     v = st[b]
     mu = u / n
@@ -148,8 +151,11 @@ def _scan_and_cut(st, p):
     n1 = width
     u0 = 0.0
     u1 = total
-    for idx in range(int(st[7]) - 1, -1, -1):
-        size = float(2.0**idx)
+    top = int(st[7]) - 1
+    size = 1.0
+    for _ in range(top):
+        size *= 2.0  # 2**top, values per bucket of the oldest level
+    for idx in range(top, -1, -1):
         cnt = int(st[_H + idx])
         for k in range(cnt):
             n0 += size
@@ -169,6 +175,7 @@ def _scan_and_cut(st, p):
                     if abs(dmean) > eps:
                         _delete_oldest(st, m)
                         return True
+        size *= 0.5
     return False
 
 
@@ -178,12 +185,16 @@ def _step(st, x, p):
         _init(st, p)
     _insert(st, x, int(p[2]))
     tick = st[5] + 1.0
-    if tick >= _I32:
-        tick -= 2.0 * _I32
+    phase = st[8] + 1.0  # tick mod clock, kept incrementally: no integer division per update
+    if phase >= p[1]:
+        phase = 0.0
+    if tick >= _I32:  # River's i32 tick wraps to -2**31; the phase follows (divisibility only
+        tick -= 2.0 * _I32  # matters, and it does not depend on the sign convention)
+        phase = float(int(tick) % int(p[1]))
     st[5] = tick
+    st[8] = phase
     drift = False
-    # divisibility does not depend on the sign convention of River's i32 remainder
-    if int(tick) % int(p[1]) == 0 and st[2] > p[4]:
+    if phase == 0.0 and st[2] > p[4]:
         while _scan_and_cut(st, p):
             drift = True
     if drift:
@@ -192,6 +203,44 @@ def _step(st, x, p):
         return DRIFT
     st[0] = 0.0
     return NONE
+
+
+# -- single-value fast path -----------------------------------------------------------------
+# Calling a numba dispatcher with array arguments costs ~1 us (type dispatch and unboxing of two
+# arrays), twice River's whole ADWIN.update. `update(x)` instead calls the compiled entry point
+# of a wrapper that takes the two rows as raw addresses (plain ints), with the same `_step`.
+try:
+    import numba
+    from numba import types
+    from numba.extending import intrinsic
+
+    @intrinsic
+    def _f64_ptr(typingctx, addr):
+        sig = types.CPointer(types.float64)(types.intp)
+
+        def codegen(context, builder, signature, args):
+            return builder.inttoptr(args[0], context.get_value_type(signature.return_type))
+
+        return sig, codegen
+
+    @numba.njit(cache=True)
+    def _step_at(st_addr, n_st, x, p_addr, n_p):
+        st = numba.carray(_f64_ptr(st_addr), (n_st,))  # (F,) the detector's own row
+        p = numba.carray(_f64_ptr(p_addr), (n_p,))  # (P,)
+        return _step(st, x, p)
+
+except ImportError:  # pragma: no cover - numba is a dependency
+    numba = None
+
+_fast_entry: list = []  # [entry point] once compiled, [None] where unavailable
+
+
+def _fast_step():
+    if not _fast_entry:
+        ok = numba is not None and not numba.config.DISABLE_JIT
+        sig = (types.intp, types.intp, types.float64, types.intp, types.intp) if ok else None
+        _fast_entry.append(_step_at.compile(sig) if ok else None)
+    return _fast_entry[0]
 
 
 def _check_int(name: str, value: object, low: int, high: int = 2**31 - 1) -> None:
@@ -221,8 +270,8 @@ class ADWIN(Detector):
 
     Notes
     -----
-    The state is a fixed float64 row of ``8 + 48 * (1 + 2 * (max_buckets + 1))`` entries
-    (632 with the defaults): memory does not grow with the stream. ``width`` is returned as an
+    The state is a fixed float64 row of ``9 + 48 * (1 + 2 * (max_buckets + 1))`` entries
+    (633 with the defaults): memory does not grow with the stream. ``width`` is returned as an
     int (River returns the same number as a float).
 
     Examples
@@ -271,10 +320,45 @@ class ADWIN(Detector):
         _check_int("min_window_length", min_window_length, 1)
         _check_int("grace_period", grace_period, 0)
         self._check_nan_policy()
+        self._fast = None  # (entry, row, row address, F, param address, P) of the fast path
         self._reset()
 
     def _state_size(self) -> int:
         return state_size(self.max_buckets)
+
+    def update(self, x: float | bool) -> None:
+        """Update with one value; read ``drift_detected`` afterwards."""
+        fast = self._fast
+        # the bound addresses are those of the current rows (load_state_dict and Fleet.stream
+        # replace the state row: then the slow path below binds the new one)
+        if fast is not None and fast[1] is self._row:
+            tx = type(x)
+            if tx is float or tx is int:
+                v = float(x)
+                if v - v == 0.0:  # finite
+                    fast[0](fast[2], fast[3], v, fast[4], fast[5])
+                    return
+        super().update(x)
+        self._bind_fast()
+
+    @property
+    def drift_detected(self) -> bool:
+        """True when the last update signalled a drift (the next update resets the detector)."""
+        return self._row.item(0) != 0.0  # .item: a Python float, half the cost of row[0]
+
+    def _bind_fast(self) -> None:
+        row, prow, entry = self._row, self._prow, _fast_step()
+        ok = entry is not None and all(
+            a.dtype == np.float64 and a.flags.c_contiguous and a.flags.writeable
+            for a in (row, prow)
+        )
+        self._fast = (entry, row, row.ctypes.data, row.size, prow.ctypes.data, prow.size) \
+            if ok else None
+
+    def __getstate__(self) -> dict:
+        state = self.__dict__.copy()
+        state["_fast"] = None  # raw addresses are meaningless in another process or copy
+        return state
 
     @property
     def width(self) -> int:

@@ -74,7 +74,7 @@ def test_update_matches_river_after_every_value(params, kind, seed, n):
     values = make_stream(kind, seed, n)
     ours = ADWIN(**params)
     trace = []
-    for v in values:
+    for v in values.tolist():  # Python floats: the single-value fast path
         ours.update(v)
         trace.append((ours.drift_detected, ours.width, ours.total, ours.variance,
                       ours.estimation, ours.n_detections))
@@ -213,7 +213,7 @@ def test_memory_is_bounded():
     # (a constant stream never triggers a cut, so the window keeps all 10**7 values)
     det = ADWIN()
     nbytes = det._row.nbytes
-    assert nbytes == 8 * state_size(5) == 8 * 632
+    assert nbytes == 8 * state_size(5) == 8 * 633
     chunk = np.full(2_000_000, 0.25)
     for _ in range(5):
         det.update_many(chunk)
@@ -227,7 +227,7 @@ def test_memory_is_bounded():
     before = fleet._state.nbytes
     for _ in range(10):
         fleet.update(rng.normal(0.0, 1.0, (1000, 1000)))
-    assert fleet._state.nbytes == before == 1000 * 8 * 632
+    assert fleet._state.nbytes == before == 1000 * 8 * 633
     assert fleet.stream(7).width > 1000
 
 
@@ -269,3 +269,32 @@ def test_bad_fleet_parameter():
         Fleet(ADWIN(), 2, delta=[0.1, 2.0])
     with pytest.raises(ValueError, match="max_buckets"):
         Fleet(ADWIN(), 2, max_buckets=[3, 4])
+
+
+def test_fast_path_follows_replaced_rows():
+    # update(x) calls the kernel on the row's raw address; a replaced row (load_state_dict,
+    # unpickling, Fleet.stream) must be rebound, and copies must never share memory
+    values = make_stream("change_points", 2, 3000).tolist()
+    a, ref = ADWIN(clock=1), ADWIN(clock=1)
+    for v in values[:1000]:
+        a.update(v)
+        ref.update(np.float64(v))  # the generic path
+    np.testing.assert_array_equal(a._row, ref._row)
+    b = pickle.loads(pickle.dumps(a))
+    frozen = b._row.copy()
+    a.update(values[1000])
+    np.testing.assert_array_equal(b._row, frozen)  # the copy was not written through a
+    c = ADWIN(clock=1)
+    c.update(5.0)
+    c.load_state_dict(b.state_dict())
+    fleet = Fleet(ADWIN(clock=1), 1)
+    fleet.update(np.asarray(values[:1000])[:, None])
+    d = fleet.stream(0)
+    for det in (b, c, d):
+        for v in values[1000:]:
+            det.update(v)
+    for v in values[1001:]:
+        a.update(v)
+    for det in (b, c, d):
+        np.testing.assert_array_equal(det._row, a._row)
+    assert fleet._state[0].tolist() != a._row.tolist()  # the stream's copy was detached
