@@ -132,9 +132,17 @@ def main(argv=None) -> int:
     co_train = TensorDataset(xt[HELD_OUT:], yt[HELD_OUT:])
     x_hold, y_hold = xt[:HELD_OUT], yt[:HELD_OUT]
     runs: dict[str, list[dict]] = {}
+    out = pathlib.Path(args.out)
+    out.parent.mkdir(parents=True, exist_ok=True)
 
     def keep(name):
         return args.only is None or name in args.only
+
+    def save():  # after every run, so a long experiment leaves partial results
+        result = summarise(runs, args)
+        out.with_suffix(".json").write_text(json.dumps(result, indent=1))
+        out.with_suffix(".md").write_text(markdown(result))
+        return result
 
     for seed in args.seeds:
         for name, make in methods(EPS).items():
@@ -143,6 +151,7 @@ def main(argv=None) -> int:
             model, wall, _ = train(make(), train_set, seed, args.epochs)
             row = {"seed": seed, "train_s": wall, **evaluate(model, test, EPS, args.aa_n)}
             runs.setdefault(name, []).append(row)
+            save()
             print(name, row, flush=True)
         co = {
             "co_fast_at": lambda: FastAT(eps=EPS_CO),
@@ -161,14 +170,10 @@ def main(argv=None) -> int:
             if isinstance(objective, OverfitGuard):
                 row["guard_events"] = [e for e in objective.history if e["collapse"]]
             runs.setdefault(name, []).append(row)
+            save()
             print(name, {k: v for k, v in row.items() if k != "heldout_pgd10_per_epoch"},
                   flush=True)
-    result = summarise(runs, args)
-    out = pathlib.Path(args.out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.with_suffix(".json").write_text(json.dumps(result, indent=1))
-    out.with_suffix(".md").write_text(markdown(result))
-    print(markdown(result))
+    print(markdown(save()))
     return 0
 
 
@@ -201,6 +206,7 @@ def summarise(runs: dict, args) -> dict:
                     "cpu": platform.processor() or platform.machine(),
                     "robust": getattr(robust, "__version__", "dev")},
         "summary": table,
+        "complete_seeds": sorted({r["seed"] for rows in runs.values() for r in rows}),
         "runs": runs,
     }
 

@@ -118,8 +118,7 @@ class NFGSM(AdversarialObjective):
         )
         if self.clip is not None:
             bound = self.clip * per_sample(eps, x)
-            x_adv = (x + torch.max(torch.min(x_adv - x, bound), -bound)).clamp(
-                self.lower, self.upper)
+            x_adv = (x + (x_adv - x).clamp(-bound, bound)).clamp(self.lower, self.upper)
         return like_input(x_adv.detach(), x)
 
     def step(self, model: torch.nn.Module, batch: Any, updater: Any) -> StepOutput:
