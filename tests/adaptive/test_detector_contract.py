@@ -79,6 +79,10 @@ DETECTORS = [
     Spec(HDDMW, {"two_sided_test": True, "lambda_val": 0.1},
          (("lambda_val", 0.0), ("drift_confidence", -0.1)), {"lambda_val": 0.2}),
     # ADWIN / KSWIN: added here by their author, one line each
+    Spec(adaptive.ADWIN, {"delta": 0.01, "clock": 4}, (("delta", 0.0), ("clock", 0),
+         ("max_buckets", 0), ("min_window_length", 0), ("grace_period", -1)), {"delta": 0.1}),
+    Spec(adaptive.KSWIN, {"alpha": 0.01, "window_size": 60, "stat_size": 20, "seed": 1},
+         (("alpha", 1.5), ("window_size", 1), ("stat_size", 0), ("seed", "x")), {"alpha": 0.05}),
 ]
 
 
