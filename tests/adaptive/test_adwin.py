@@ -29,7 +29,7 @@ PRELUDE = textwrap.dedent(f"""
     pkg.__path__ = [{os.path.dirname(adwin_module.__file__)!r}]
     sys.modules["adaptive"] = pkg
 """)
-KINDS = ("gaussian", "bernoulli", "change_points", "repeated")
+KINDS = ("gaussian", "bernoulli", "change_points", "repeated", "scaled")
 
 
 def make_stream(kind: str, seed: int, n: int) -> np.ndarray:
@@ -44,6 +44,9 @@ def make_stream(kind: str, seed: int, n: int) -> np.ndarray:
     if kind == "change_points":
         means = rng.normal(0.0, 3.0, 8)
         return rng.normal(means[(t // rng.integers(150, 600)) % 8], 1.0)
+    if kind == "scaled":  # extreme magnitudes: rounding must still follow River's order
+        scale, offset = 10.0 ** rng.integers(-12, 13, size=2)
+        return offset * rng.choice([-1, 1]) + scale * rng.normal((t // 700) % 2 * 3.0, 1.0)
     # long runs of repeated values (ties, zero variance inside buckets)
     return np.repeat(rng.integers(-3, 4, n // 20 + 1), 20)[:n].astype(np.float64)
 
@@ -143,8 +146,8 @@ def test_max_buckets_one_runs_and_keeps_invariants():
 
 
 @settings(max_examples=10)
-@given(kind=st.sampled_from(KINDS), seed=st.integers(0, 2**32 - 1),
-       max_buckets=st.integers(1, 6))
+@given(kind=st.sampled_from(KINDS[:4]),  # not "scaled": float sums there are too inexact
+       seed=st.integers(0, 2**32 - 1), max_buckets=st.integers(1, 6))
 def test_window_invariants(kind, seed, max_buckets):
     values = make_stream(kind, seed, 3000)
     det = ADWIN(max_buckets=max_buckets)
