@@ -61,6 +61,8 @@ _THRESHOLDS: dict[str, tuple[str, int, float]] = {
     "FHDDM": ("confidence_level", -1, 10.0),
     "HDDM_A": ("drift_confidence", -1, 10.0),
     "HDDM_W": ("drift_confidence", -1, 10.0),
+    "HDDMA": ("drift_confidence", -1, 10.0),  # HDDM_A / HDDM_W are aliases of these classes
+    "HDDMW": ("drift_confidence", -1, 10.0),
 }
 _CHUNK = 1 << 22  # values generated per block (S * T), 32 MiB of float64
 _G0, _G = 9, 5  # grid sizes: bracketing round, first refinement round (then 3)

@@ -197,8 +197,9 @@ def pool_reports(reports: Any) -> Report:
     """One report over several streams: counts, samples and delays summed, measures recomputed.
 
     The pooled ``mtfa`` is all in-control samples over all false alarms, the pooled mean delay
-    the mean over every detection (not a mean of means). Baselines are pooled the same way when
-    every report has one with the same period.
+    the mean over every detection (not a mean of means). Each report keeps the ``max_delay`` it
+    was scored with; the pooled one shows the largest. Baselines are pooled the same way when
+    every report has one (``baseline_every`` is kept when they share it, else ``None``).
 
     Examples
     --------
@@ -208,20 +209,18 @@ def pool_reports(reports: Any) -> Report:
     >>> p.tp, p.fp, p.delays, p.mean_delay, p.mtfa
     (2, 1, (5, 30), 17.5, 898.0)
     """
-    reps = list(reports)
+    reps = list(reports) if reports is not None else []
     if not reps or not all(isinstance(r, Report) for r in reps):
         raise ValueError("reports must be a non-empty sequence of Report")
-    max_delays = {r.max_delay for r in reps}
-    if len(max_delays) != 1:
-        raise ValueError(f"reports must share one max_delay, got {sorted(max_delays)}")
     delays = [d for r in reps for d in r.delays]
     pooled = _report(sum(r.n_samples for r in reps), sum(r.n_changes for r in reps),
-                     sum(r.n_alarms for r in reps), reps[0].max_delay, sum(r.fp for r in reps),
-                     sum(r.n_in_control for r in reps), delays)
-    everys = {r.baseline_every for r in reps}
-    if len(everys) == 1 and all(r.baseline is not None for r in reps):
+                     sum(r.n_alarms for r in reps), max(r.max_delay for r in reps),
+                     sum(r.fp for r in reps), sum(r.n_in_control for r in reps), delays)
+    if all(r.baseline is not None for r in reps):
+        everys = {r.baseline_every for r in reps}
         base = pool_reports([r.baseline for r in reps])
-        return Report(**{**pooled.__dict__, "baseline_every": everys.pop(), "baseline": base})
+        every = everys.pop() if len(everys) == 1 else None
+        return Report(**{**pooled.__dict__, "baseline_every": every, "baseline": base})
     return pooled
 
 

@@ -13,8 +13,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+import adaptive
 from adaptive import ADWIN, Fleet, PageHinkley, calibrate, estimate_arl0
-from adaptive.calibrate import _chi2_ppf, _estimate, _simulate
+from adaptive.calibrate import _chi2_ppf, _estimate, _resolve_param, _simulate
 from adaptive.cusum import CUSUM
 from adaptive.ddm import DDM
 from adaptive.synthetic import null_values
@@ -174,6 +175,16 @@ def test_null_values_bootstrap_draws_from_reference():
     ref = np.array([1.5, -2.0, 7.0] * 10)
     vals = null_values(5, 200, np.random.default_rng(0), reference=ref)
     assert vals.shape == (5, 200) and set(np.unique(vals)) == {1.5, -2.0, 7.0}
+
+
+@pytest.mark.parametrize("name", ["PageHinkley", "CUSUM", "EWMA", "ADWIN", "KSWIN", "DDM", "EDDM",
+                                  "FHDDM", "HDDM_A", "HDDM_W"])
+def test_every_detector_has_a_default_threshold(name):
+    det = getattr(adaptive, name)()
+    param, direction, factor = _resolve_param(det, None)
+    assert param in det._fleet_params and direction in (-1, 1) and factor > 1
+    value = getattr(det, param)
+    assert isinstance(value, float) and value > 0
 
 
 # --- bad input --------------------------------------------------------------------------------

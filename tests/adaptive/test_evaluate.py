@@ -92,8 +92,8 @@ def test_pool_reports():
     assert p.mtfa == a.n_in_control + b.n_in_control == 949 + 798
     assert p.baseline.tp == a.baseline.tp + b.baseline.tp
     assert pool_reports([a]) == a
-    with pytest.raises(ValueError, match="max_delay"):
-        pool_reports([a, evaluate_alarms([1], [2], 10, 3)])
+    mixed = pool_reports([a, evaluate_alarms([3], [2], 10, 3)])
+    assert mixed.max_delay == 50 and mixed.baseline_every is None and mixed.delays == (20, 1)
     with pytest.raises(ValueError, match="non-empty"):
         pool_reports([])
 
