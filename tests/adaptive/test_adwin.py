@@ -3,6 +3,7 @@ Python reference (NUMBA_DISABLE_JIT=1), state round trips, bounded memory and ba
 
 from __future__ import annotations
 
+import math
 import os
 import pickle
 import subprocess
@@ -301,3 +302,34 @@ def test_fast_path_follows_replaced_rows():
     for det in (b, c, d):
         np.testing.assert_array_equal(det._row, a._row)
     assert fleet._state[0].tolist() != a._row.tolist()  # the stream's copy was detached
+
+
+@settings(max_examples=30)
+@given(seed=st.integers(0, 2**32 - 1), log_scale=st.integers(-10, 10),
+       rel=st.sampled_from([1e-3, 1e-7, 1e-12, 0.0]))
+def test_no_cut_certificate_never_contradicts_the_exact_test(seed, log_scale, rel):
+    # splits placed right at the decision boundary: wherever the division-free certificate says
+    # "no cut", River's formula (evaluated here in its order) must say so too
+    from adaptive.adwin import _surely_no_cut
+
+    rng = np.random.default_rng(seed)
+    scale = 10.0**log_scale
+    issued = 0
+    for _ in range(50):
+        mwl = float(rng.integers(1, 20))
+        n0 = float(rng.integers(int(mwl), 10**int(rng.integers(2, 8)) + int(mwl)))
+        n1 = float(rng.integers(int(mwl), 10**int(rng.integers(2, 8)) + int(mwl)))
+        width = n0 + n1
+        var_w = scale**2 * rng.uniform(0.0, 4.0)
+        dprime = math.log(2.0 * math.log(width) / rng.choice([0.002, 0.1, 0.9]))
+        m_recip = 1.0 / (n0 - mwl + 1.0) + 1.0 / (n1 - mwl + 1.0)
+        eps = math.sqrt(2.0 * m_recip * var_w * dprime) + 2.0 / 3.0 * dprime * m_recip
+        mu1 = scale * rng.normal(0.0, 100.0)
+        mu0 = mu1 + rng.choice([-1, 1]) * eps * (1.0 + rel * rng.uniform(-1, 1))
+        u0, u1 = mu0 * n0, mu1 * n1
+        exact_cut = abs((u0 / n0) - (u1 / n1)) > eps
+        if _surely_no_cut(n0, n1, u0, u1, mwl, var_w, dprime):
+            assert not exact_cut
+            issued += 1
+    if rel >= 1e-7:  # not vacuous: about half the splits sit below the bound by that much
+        assert issued > 0
