@@ -32,7 +32,9 @@ def to_device(batch: Any, device: torch.device) -> Any:
     """Move every tensor in a (nested) tuple/list/dict batch to ``device``."""
     if isinstance(batch, torch.Tensor):
         return batch.to(device, non_blocking=True)
-    if isinstance(batch, (tuple, list)):
+    if type(batch) is tuple or type(batch) is list:  # the common (x, y): no generator per step
+        return type(batch)([to_device(item, device) for item in batch])
+    if isinstance(batch, (tuple, list)):  # named tuples and subclasses
         return type(batch)(to_device(item, device) for item in batch)
     if isinstance(batch, dict):
         return {key: to_device(value, device) for key, value in batch.items()}

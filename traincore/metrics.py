@@ -31,24 +31,35 @@ class MetricAccumulator:
     ----------
     device
         Device of the running sums; None takes it from the first loss passed to :meth:`update`.
+    fold_every
+        Steps whose tensors are kept before they are folded into the running sums.
 
     Notes
     -----
-    :meth:`compute` is the only method that syncs the host with the device. Counts live on the
+    :meth:`compute` is the only method that syncs the host with the device. A step costs three
+    device ops (argmax, compare, sum for the accuracy): its loss and correct count are kept as
+    tensors and folded into the float64 sums every ``fold_every`` steps with one stack-and-sum
+    per distinct ``n`` (so at most ``fold_every`` small tensors are alive). Counts live on the
     host (they are shapes); :meth:`totals` stacks everything into one (4,) tensor
     ``[loss_sum, loss_count, correct, acc_count]`` for an all-reduce across processes.
     """
 
-    def __init__(self, device: torch.device | str | None = None):
+    def __init__(self, device: torch.device | str | None = None, *, fold_every: int = 32):
         if device is not None and not isinstance(device, (torch.device, str)):
             raise TypeError(f"device must be a torch.device, a str or None, got {device!r}")
+        if not isinstance(fold_every, int) or isinstance(fold_every, bool) or fold_every < 1:
+            raise ValueError(f"fold_every={fold_every!r} must be an int >= 1")
         self.device = None if device is None else torch.device(device)
+        self.fold_every = fold_every
         self.reset()
 
     def reset(self) -> None:
         """Zero the sums (the device is kept)."""
         self._loss_sum: torch.Tensor | None = None  # () sum over steps of loss * n
         self._correct: torch.Tensor | None = None  # () number of correct predictions
+        self._losses: list[torch.Tensor] = []  # () step losses not folded yet
+        self._loss_ns: list[int] = []  # their n
+        self._hits: list[torch.Tensor] = []  # () correct counts not folded yet
         self.loss_count = 0  # samples the loss was averaged over
         self.acc_count = 0  # samples with a prediction
 
@@ -93,16 +104,34 @@ class MetricAccumulator:
             raise ValueError(f"n={n!r} must be a non-negative int")
         if self._loss_sum is None:
             self._zeros(loss)
-        self._loss_sum.add_(loss.detach().reshape(()), alpha=n)
+        # detach/reshape only when needed: this runs every step, and StepOutput is detached
+        if loss.requires_grad:
+            loss = loss.detach()
+        self._losses.append(loss if loss.dim() == 0 else loss.reshape(()))
+        self._loss_ns.append(n)
         self.loss_count += n
         if output is not None:
-            self._correct.add_((output.detach().argmax(-1) == target).sum())
+            self._hits.append((output.argmax(-1) == target).sum())  # argmax: no autograd
             self.acc_count += int(target.shape[0])
+        if len(self._losses) >= self.fold_every:
+            self._fold()
+
+    def _fold(self) -> None:
+        """Add the kept step tensors to the running sums (device ops only, no sync)."""
+        by_n: dict[int, list[torch.Tensor]] = {}
+        for loss, n in zip(self._losses, self._loss_ns):
+            by_n.setdefault(n, []).append(loss)
+        for n, losses in by_n.items():  # usually one n, plus the short last batch
+            self._loss_sum.add_(torch.stack(losses).sum(dtype=self._loss_sum.dtype), alpha=n)
+        if self._hits:
+            self._correct.add_(torch.stack(self._hits).sum())
+        self._losses, self._loss_ns, self._hits = [], [], []
 
     def totals(self) -> torch.Tensor:
         """(4,) tensor ``[loss_sum, loss_count, correct, acc_count]`` on the device (no sync)."""
         if self._loss_sum is None:
             self._zeros(torch.zeros(()))
+        self._fold()
         counts = torch.tensor(
             [self.loss_count, self.acc_count], dtype=self._loss_sum.dtype
         ).to(self.device, non_blocking=True)
@@ -116,6 +145,7 @@ class MetricAccumulator:
         if totals is None:
             if self._loss_sum is None:
                 return {"loss": None, "acc": None, "count": 0}
+            self._fold()
             loss_sum, correct = torch.stack((self._loss_sum, self._correct)).tolist()
             loss_count, acc_count = self.loss_count, self.acc_count
         else:

@@ -89,4 +89,5 @@ class Supervised(Objective):
             logits = model(x)  # (N, classes)
             loss = (self.loss_fn or F.cross_entropy)(logits, y)
         updater.update(loss)
-        return StepOutput(loss.detach().float(), logits.detach(), y)
+        loss = loss.detach()
+        return StepOutput(loss if loss.dtype == torch.float32 else loss.float(), logits.detach(), y)

@@ -36,7 +36,7 @@ _ORDER_WARNING = re.escape("Detected call of `lr_scheduler.step()` before `optim
 
 
 class Updater:
-    """zero_grad -> backward (scaled) -> unscale + clip -> optimizer step -> scaler update.
+    """backward (scaled) -> unscale + clip -> optimizer step -> scaler update -> zero_grad.
 
     Parameters
     ----------
@@ -106,17 +106,24 @@ class Updater:
         return self.scaler.get_scale() if self.scaler.is_enabled() else 1.0
 
     def backward(self, loss: torch.Tensor) -> None:
-        """Backward of the (scaled) loss, after clearing the gradients. Part of :meth:`update`."""
+        """Backward of the (scaled) loss into cleared gradients. Part of :meth:`update`."""
         if not isinstance(loss, torch.Tensor) or loss.numel() != 1:
             raise ValueError(
                 f"loss must be a scalar tensor, got {type(loss).__name__}"
                 + (f" of shape {tuple(loss.shape)}" if isinstance(loss, torch.Tensor) else "")
             )
-        self.optimizer.zero_grad(set_to_none=True)
+        # step() already freed them; gradients left by a backward outside the updater must not
+        # leak into this update (a scan of .grad is cheaper than zero_grad's profiler scope)
+        if any(p.grad is not None for g in self.optimizer.param_groups for p in g["params"]):
+            self.optimizer.zero_grad(set_to_none=True)
         self.scaler.scale(loss).backward()
 
     def step(self) -> None:
-        """Unscale, clip, optimizer step, scaler update, scheduler step. Part of :meth:`update`."""
+        """Unscale, clip, optimizer step, scaler update, scheduler step, free the gradients.
+
+        Part of :meth:`update`. Afterwards every parameter's ``.grad`` is None; to inspect
+        gradients, call :meth:`backward`, look, then :meth:`step`.
+        """
         if self.grad_clip is not None:
             self.scaler.unscale_(self.optimizer)
             torch.nn.utils.clip_grad_norm_(self.model.parameters(), self.grad_clip)
@@ -125,6 +132,10 @@ class Updater:
         if self.scheduler is not None and self.scheduler_interval == "step":
             with _quiet_scheduler_order():
                 self.scheduler.step()
+        # free the parameter gradients now rather than at the next backward: they are not
+        # alive during the next forward (lower peak memory; on CPU the allocator then reuses
+        # their blocks for the activations, measurably faster for small models)
+        self.optimizer.zero_grad(set_to_none=True)
         self.step_count += 1
 
     def update(self, loss: torch.Tensor) -> None:

@@ -27,9 +27,9 @@ def batches(draw):
     return steps
 
 
-@given(batches())
-def test_matches_numpy(steps):
-    acc = MetricAccumulator()
+@given(batches(), st.sampled_from([1, 2, 3, 32]))
+def test_matches_numpy(steps, fold_every):
+    acc = MetricAccumulator(fold_every=fold_every)
     for loss, logits, target in steps:
         acc.update(torch.tensor(loss), torch.from_numpy(logits), torch.from_numpy(target))
     got = acc.compute()
@@ -107,6 +107,17 @@ def test_bad_input(kwargs, match):
         MetricAccumulator().update(**kwargs)
 
 
-def test_bad_device():
+def test_bad_constructor_arguments():
     with pytest.raises(TypeError, match="device"):
         MetricAccumulator(device=3)
+    with pytest.raises(ValueError, match="fold_every=0"):
+        MetricAccumulator(fold_every=0)
+
+
+def test_folding_bounds_kept_tensors():
+    acc = MetricAccumulator(fold_every=4)
+    for step in range(10):
+        acc.update(torch.tensor(float(step)), n=step % 3 + 1)  # several distinct n per fold
+        assert len(acc._losses) < 4
+    expected = sum(step * (step % 3 + 1) for step in range(10)) / sum(s % 3 + 1 for s in range(10))
+    assert acc.compute()["loss"] == pytest.approx(expected, rel=1e-12)
