@@ -30,12 +30,24 @@ import numpy as np
 
 try:  # optional fast path, detected by feature
     import numba
+    from numba.extending import intrinsic
 
     def kernel(fn):
         """Compile ``fn`` with numba (lazily, on first call; cached on disk)."""
         return numba.njit(cache=True)(fn)
 
+    @intrinsic
+    def _f64_ptr(typingctx, addr):
+        """An integer address as a float64 pointer (for the single-value entry point)."""
+        sig = numba.types.CPointer(numba.types.float64)(numba.types.intp)
+
+        def codegen(context, builder, signature, args):
+            return builder.inttoptr(args[0], context.get_value_type(signature.return_type))
+
+        return sig, codegen
+
 except ImportError:  # pragma: no cover - numba is a dependency, but keep the library usable
+    numba = None
 
     def kernel(fn):
         fn.py_func = fn
@@ -66,6 +78,13 @@ def _events_template(state, params, streams, values, codes):
             codes[k] = step(state[s], x, params[s])  # noqa: F821 - bound per detector
 
 
+def _at_template(st_addr, n_st, x, p_addr, n_p):
+    """step on rows given by address: no array unboxing, the cost of a single update(x)."""
+    st = numba.carray(_f64_ptr(st_addr), (n_st,))  # noqa: F821 - (F,) the detector's row
+    p = numba.carray(_f64_ptr(p_addr), (n_p,))  # noqa: F821 - (P,)
+    return step(st, x, p)  # noqa: F821 - bound per detector
+
+
 def _make_runners(step):
     """The two drivers of one step kernel, compiled with the step inlined and cached on disk.
 
@@ -85,8 +104,9 @@ def _make_runners(step):
         digest = f"id{id(step):x}"
     tag = f"{py.__module__.replace('.', '_')}__{py.__name__}__{digest}"
     out = []
-    for template in (_dense_template, _events_template):
-        env = {"np": np, "step": step, "__name__": py.__module__}  # the driver's globals
+    for template in (_dense_template, _events_template, _at_template):
+        env = {"np": np, "step": step, "__name__": py.__module__, "numba": numba,
+               "_f64_ptr": _f64_ptr if numba is not None else None}  # the driver's globals
         fn = types.FunctionType(template.__code__, env, template.__name__)
         fn.__qualname__ = f"{template.__name__.replace('_template', '')}__{tag}"
         fn.__doc__ = template.__doc__
@@ -94,7 +114,34 @@ def _make_runners(step):
     return tuple(out)
 
 
-_RUNNERS: dict = {}  # step kernel -> (run_dense, run_events), built on first use
+_RUNNERS: dict = {}  # step kernel -> (run_dense, run_events, run_at), built on first use
+_ENTRIES: dict = {}  # step kernel -> compiled entry point of run_at (None: unavailable)
+
+
+def _entry_point(step):
+    """The compiled (intp, intp, float64, intp, intp) entry of run_at, or None without JIT."""
+    if step not in _ENTRIES:
+        ok = numba is not None and not numba.config.DISABLE_JIT
+        i, f = (numba.types.intp, numba.types.float64) if ok else (None, None)
+        _ENTRIES[step] = _runners(step)[2].compile((i, i, f, i, i)) if ok else None
+    return _ENTRIES[step]
+
+
+class _FastPath:
+    """The bound single-value entry: rows (kept alive here) and their raw addresses.
+
+    Never copied: pickling or deep-copying a detector drops it (the addresses would belong to
+    the old rows), and ``update`` rebinds whenever ``_row`` or ``_prow`` is another object.
+    """
+
+    __slots__ = ("entry", "row", "addr", "n", "prow", "paddr", "np")
+
+    def __reduce__(self):
+        return _no_fast_path, ()
+
+
+def _no_fast_path() -> None:
+    return None
 
 
 def _runners(step):
@@ -214,15 +261,36 @@ class Detector:
             )
         return v
 
+    _fast_path = None
+
+    def _bind_fast_path(self) -> _FastPath:
+        row, prow = self._row, self._prow
+        entry = _entry_point(type(self)._step)
+        ok = entry is not None and all(
+            a.dtype == np.float64 and a.flags.c_contiguous and a.flags.writeable
+            for a in (row, prow)
+        )
+        fp = _FastPath()
+        fp.entry, fp.row, fp.prow = (entry if ok else None), row, prow
+        fp.addr, fp.n = (row.ctypes.data if ok else 0), row.size
+        fp.paddr, fp.np = (prow.ctypes.data if ok else 0), prow.size
+        self._fast_path = fp
+        return fp
+
     def update(self, x: float | bool) -> None:
         """Update with one value; read ``drift_detected`` / ``warning_detected`` afterwards."""
         # Fast path for plain Python floats/ints (the common case in River-style loops): the
-        # per-call overhead is what a single-value update costs, so the checks are inlined.
+        # per-call overhead is the whole cost of a single update, so the checks are inlined
+        # and the compiled step is entered with the rows' addresses (a dispatcher call with
+        # two arrays costs several times the step itself).
+        fp = self._fast_path
+        if fp is None or fp.row is not self._row or fp.prow is not self._prow:
+            fp = self._bind_fast_path()
         tx = type(x)
-        if tx is float or tx is int or tx is bool:
+        if fp.entry is not None and (tx is float or tx is int or tx is bool):
             v = float(x)
             if v - v == 0.0 and (not self._binary or v == 0.0 or v == 1.0):
-                type(self)._step(self._row, v, self._prow)
+                fp.entry(fp.addr, fp.n, v, fp.paddr, fp.np)
                 return
         v = self._check_value(x)
         if v is not None:
