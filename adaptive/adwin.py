@@ -77,13 +77,14 @@ def _insert(st, x, m):
     st[3] += x
     i = 0
     n1 = 1.0  # values per bucket at level i (2**i)
+    inv = 1.0  # 1 / n1: t * 2**-i and t / 2**i are the same real number, so the same double
     while int(st[_H + i]) == cap:  # level i overflowed: merge its two oldest buckets
         if i + 1 >= MAX_LEVELS:
             raise OverflowError("ADWIN window exceeds max_buckets * (2**MAX_LEVELS - 1) values")
         a = tot0 + i * cap
         b = var0 + i * cap
-        mu1 = st[a] / n1
-        mu2 = st[a + 1] / n1
+        mu1 = st[a] * inv
+        mu2 = st[a + 1] * inv
         t12 = st[a] + st[a + 1]
         v12 = st[b] + st[b + 1] + n1 * 0.5 * (mu1 - mu2) * (mu1 - mu2)
         if i + 1 >= st[7]:
@@ -103,6 +104,7 @@ def _insert(st, x, m):
             break
         i += 1
         n1 *= 2.0
+        inv *= 0.5
 
 
 @kernel
