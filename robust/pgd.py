@@ -155,7 +155,7 @@ def _compiled_update(norm: str) -> Callable:
     if norm in _COMPILED:
         return _COMPILED[norm]
     eager = _UPDATES[norm]
-    state = {"fn": None}
+    state = {"fn": None, "proven": False}
 
     def update(*args):
         if state["fn"] is None:
@@ -164,11 +164,13 @@ def _compiled_update(norm: str) -> Callable:
             except Exception as err:  # noqa: BLE001 - no compiler on this platform
                 warnings.warn(f"torch.compile unavailable ({err}); using eager", stacklevel=2)
                 state["fn"] = eager
-        if state["fn"] is eager:
-            return eager(*args)
-        saved = args[0].clone()
-        try:
+        if state["fn"] is eager or state["proven"]:
             return state["fn"](*args)
+        saved = args[0].clone()  # first compiled call only: undo a partial write on failure
+        try:
+            out = state["fn"](*args)
+            state["proven"] = True
+            return out
         except Exception as err:  # noqa: BLE001 - e.g. inductor needs a C++ compiler
             warnings.warn(f"torch.compile failed ({type(err).__name__}: {err}); using eager",
                           stacklevel=2)
