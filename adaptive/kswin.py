@@ -50,6 +50,7 @@ _BUF = _MT + _N  # offset of the ring buffer (window_size values)
 #            4 sample method (1: pool, 0: set, as random.sample decides), 5 n0 (initial values),
 #            6.. the initial window (n0 values)
 _MASK = 0xFFFFFFFF
+_MAX_EXACT_N = 10_000  # ks_2samp(method="auto") is exact up to this sample size
 
 
 @kernel
@@ -271,7 +272,7 @@ class KSWIN(Detector):
         Length of the sliding window.
     stat_size
         Size of the two samples compared; ``2 * stat_size <= window_size`` (River fails at the
-        first test otherwise).
+        first test otherwise) and ``stat_size <= 10000`` (the exact p-value's range).
     seed
         Integer seed of the sampler (|seed| < 2**53), or None for fresh OS entropy at every
         reset. With the same integer seed the alarms equal River's.
@@ -283,6 +284,8 @@ class KSWIN(Detector):
 
     Notes
     -----
+    River's ``window`` attribute (the deque of current values) is :attr:`window_values` here:
+    ``window`` keeps the constructor argument (as a list), as every parameter is kept.
     The state row has ``633 + window_size`` float64 entries. In a :class:`~adaptive.Fleet`,
     ``alpha`` and (with an integer seed) ``seed`` may vary per stream.
 
@@ -335,6 +338,12 @@ class KSWIN(Detector):
                 low <= value <= 2**31 - 1
             ):
                 raise ValueError(f"{name}={value!r} must be an integer in [{low}, 2**31 - 1]")
+        if stat_size > _MAX_EXACT_N:
+            raise ValueError(
+                f"stat_size={stat_size!r} must be <= {_MAX_EXACT_N}: beyond it SciPy's "
+                "ks_2samp (River's method='auto') switches to an asymptotic p-value, which this "
+                "kernel does not implement"
+            )
         if 2 * stat_size > window_size:
             raise ValueError(
                 f"stat_size={stat_size!r} must be <= window_size - stat_size "

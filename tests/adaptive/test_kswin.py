@@ -261,6 +261,7 @@ def test_nan_policy():
     ({"window_size": 10.0}, "window_size"),
     ({"stat_size": 0}, "stat_size=0"),
     ({"stat_size": 60}, "stat_size=60 must be <= window_size - stat_size"),
+    ({"stat_size": 10_001, "window_size": 30_000}, "stat_size=10001 must be <= 10000"),
     ({"seed": 2**53}, "seed="),
     ({"seed": "abc"}, "seed="),
     ({"window": [1.0, float("nan")]}, "window"),
