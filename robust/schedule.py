@@ -101,6 +101,10 @@ class EpsWarmup(Objective):
         inner.eps_scale = self.objective.eps_scale
         return new
 
+    def __repr__(self) -> str:
+        return (f"EpsWarmup({self.objective!r}, epochs={self.epochs}, "
+                f"steps_per_epoch={self.steps_per_epoch})")
+
     def state_dict(self) -> dict[str, Any]:
         return {
             "version": _STATE_VERSION,
