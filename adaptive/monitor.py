@@ -189,6 +189,7 @@ class SensorMonitor:
         self._counts = np.zeros(0, dtype=np.int64)  # (N,) readings per sensor
         self._calib: dict[int, list[float]] = {}  # sensor index -> reference readings so far
         self._foreign: set[str] = set()  # names seen that belong to another shard
+        self._probes: dict[int, Detector] = {}  # stream -> detector reading its state row
         self.stats: Counter = Counter()  # readings, drift, warning, other_shard, duplicates
         self.position: dict[str, Any] = {"byte": 0, "row": 0}
         self._stop = False
@@ -262,6 +263,7 @@ class SensorMonitor:
         fleet = Fleet(self.detector, 0)
         fleet.load_state_dict(state["fleet"])
         self._fleet = fleet
+        self._probes = {}
         self._names = list(state["names"])
         self._index = {n: i for i, n in enumerate(self._names)}
         self._stream_of = np.asarray(state["stream_of"], dtype=np.int64)
@@ -405,45 +407,60 @@ class SensorMonitor:
         else:
             det_ev = None
         x = vals if det_ev is None else vals[det_ev]
-        snap = self._fleet._state.copy()  # (S, F): to read statistics at each alarm
-        alarms = self._fleet.update_events(stream, x)
+        fleet = self._fleet
+        snap = fleet._state.copy()  # (S, F): to read the statistics at each alarm
+        alarms = fleet.update_events(stream, x)
         if not (alarms.drift.size or alarms.warning.size):
             return []
-        kinds = {int(k): "drift" for k in alarms.drift}
-        kinds.update({int(k): "warning" for k in alarms.warning})
+        kinds = dict.fromkeys(alarms.drift.tolist(), "drift")
+        kinds.update(dict.fromkeys(alarms.warning.tolist(), "warning"))
+        pos = np.array(sorted(kinds), dtype=np.int64)  # alarm positions among detection events
+        # Replay the alarming streams from the snapshot, cut after each alarm, to read the
+        # statistic there; the other streams are independent and already final.
+        astreams = np.unique(stream[pos])
+        sel = np.flatnonzero(np.isin(stream, astreams))  # their events, in order
+        fleet._state[astreams] = snap[astreams]
         stats = {}
-        for s in np.unique(stream[list(kinds)]):
-            pos_s = np.flatnonzero(stream == s)  # this stream's events, in order
-            det = self._fleet.stream(int(s))
-            det._row = snap[s].copy()
-            done = 0
-            for k in sorted(k for k in kinds if stream[k] == s):
-                j = int(np.searchsorted(pos_s, k)) + 1
-                for xv in x[pos_s[done:j]].tolist():  # the same compiled step, value by value
-                    det.update(xv)
-                done = j
-                stats[k] = _main_statistic(det)
+        lo = 0
+        for j, k in zip(np.searchsorted(sel, pos).tolist(), pos.tolist()):
+            fleet.update_events(stream[sel[lo:j + 1]], x[sel[lo:j + 1]])
+            stats[k] = _main_statistic(self._probe(int(stream[k])))
+            lo = j + 1
+        fleet.update_events(stream[sel[lo:]], x[sel[lo:]])
+        # each reading's index among its sensor's readings: counts before + rank in the batch
+        order = np.argsort(sidx, kind="stable")
+        ss = sidx[order]
+        starts = np.flatnonzero(np.r_[True, ss[1:] != ss[:-1]])
+        rank = np.empty(n_ev, dtype=np.int64)
+        rank[order] = np.arange(n_ev) - np.repeat(starts, np.diff(np.r_[starts, n_ev]))
         alerts = []
         name = type(self.detector).__name__
-        for k in sorted(kinds):
+        for k in pos.tolist():
             e = k if det_ev is None else int(det_ev[k])  # position in the batch
-            si = int(sidx[e])
             sensor = names[e]
-            alert = {
-                "id": f"{sensor}:{kinds[k]}:{int(offs[e])}",
+            off = int(offs[e])
+            alerts.append({
+                "id": f"{sensor}:{kinds[k]}:{off}",
                 "sensor": sensor,
                 "timestamp": ts[e],
-                "offset": int(offs[e]),
-                "index": int(before[si] + np.count_nonzero(sidx[: e + 1] == si) - 1),
+                "offset": off,
+                "index": int(before[sidx[e]] + rank[e]),
                 "value": float(vals[e]),
                 "kind": kinds[k],
                 "detector": name,
                 "statistic": stats[k],
-            }
-            alerts.append(alert)
+            })
         self.stats["drift"] += len(alarms.drift)
         self.stats["warning"] += len(alarms.warning)
         return alerts
+
+    def _probe(self, s: int) -> Detector:
+        """A detector viewing stream s's state row (its statistics read that row)."""
+        probe = self._probes.get(s)
+        if probe is None:
+            probe = self._probes[s] = self._fleet.stream(s)
+        probe._row = self._fleet._state[s]
+        return probe
 
     def _calibration(self, sidx: np.ndarray, vals: np.ndarray, stream: np.ndarray) -> np.ndarray:
         """Feed reference readings to the calibration buffers; return the detection events."""

@@ -54,6 +54,8 @@ from urllib.parse import urlsplit
 
 import numpy as np
 
+from adaptive.base import kernel
+
 _TS_NAMES = ("timestamp", "time", "ts", "datetime", "date")
 
 
@@ -116,6 +118,172 @@ def _dead(reason: str, raw: str, offset: int, sensor: str | None = None) -> dict
     if sensor is not None:
         rec["sensor"] = sensor
     return rec
+
+# -- the compiled scanner of wide CSV blocks ---------------------------------------------------
+_POW10 = np.array([10.0**k for k in range(23)])  # exact in float64 up to 1e22
+_OK, _SLOW, _EMPTY = 0, 1, 2  # status of a cell: parsed, to parse with float(), empty
+
+
+@kernel
+def _parse_token(buf, a, b, pow10):
+    """Decimal token buf[a:b] -> (value, status). Exact (Clinger's fast path): a mantissa
+    below 2**53 times or divided by an exact power of ten <= 1e22 is one correctly rounded
+    operation, as strtod's result; anything else (nan, inf, 20+ digits, big exponents,
+    junk) returns _SLOW for Python's float()."""
+    while a < b and (buf[a] == 32 or buf[a] == 9):
+        a += 1
+    while b > a and (buf[b - 1] == 32 or buf[b - 1] == 9 or buf[b - 1] == 13):
+        b -= 1
+    if a == b:
+        return np.nan, _EMPTY
+    neg = False
+    if buf[a] == 45 or buf[a] == 43:  # '-' or '+'
+        neg = buf[a] == 45
+        a += 1
+    m = 0
+    nd = 0  # significant digits kept in m
+    frac = 0  # digits after the point
+    seen = False
+    dot = False
+    i = a
+    while i < b:
+        c = buf[i]
+        if 48 <= c <= 57:
+            seen = True
+            if m == 0 and c == 48:
+                if dot:
+                    frac += 1
+            else:
+                if nd >= 18:
+                    return np.nan, _SLOW
+                m = m * 10 + (c - 48)
+                nd += 1
+                if dot:
+                    frac += 1
+        elif c == 46 and not dot:  # '.'
+            dot = True
+        else:
+            break
+        i += 1
+    if not seen:
+        return np.nan, _SLOW
+    e = 0
+    if i < b and (buf[i] == 101 or buf[i] == 69):  # 'e' / 'E'
+        i += 1
+        eneg = False
+        if i < b and (buf[i] == 45 or buf[i] == 43):
+            eneg = buf[i] == 45
+            i += 1
+        if i == b:
+            return np.nan, _SLOW
+        while i < b and 48 <= buf[i] <= 57:
+            if e > 10000:
+                return np.nan, _SLOW
+            e = e * 10 + (buf[i] - 48)
+            i += 1
+        if eneg:
+            e = -e
+    if i != b:
+        return np.nan, _SLOW
+    e -= frac
+    if m == 0:
+        v = 0.0
+    elif m >= 9007199254740992 or e > 22 or e < -22:
+        return np.nan, _SLOW
+    elif e >= 0:
+        v = float(m) * pow10[e]
+    else:
+        v = float(m) / pow10[-e]
+    return (-v if neg else v), _OK
+
+
+@kernel
+def _scan_wide(buf, n_cols, pow10, vals, status, ts_span, n_fields):
+    """Rows 'ts,v1,..,vC' of buf (uint8, complete lines) -> vals/status (T, C), ts_span (T, 2),
+    n_fields (T,) the number of fields each row had."""
+    n = buf.shape[0]
+    line = 0
+    field = 0
+    i = 0
+    while i < n:
+        start = i
+        while i < n and buf[i] != 44 and buf[i] != 10:
+            i += 1
+        if field == 0:
+            end = i
+            if end > start and buf[end - 1] == 13:
+                end -= 1
+            ts_span[line, 0] = start
+            ts_span[line, 1] = end
+        elif field <= n_cols:
+            v, st = _parse_token(buf, start, i, pow10)
+            vals[line, field - 1] = v
+            status[line, field - 1] = st
+        field += 1
+        if i >= n or buf[i] == 10:
+            n_fields[line] = field
+            line += 1
+            field = 0
+        i += 1
+
+
+def parse_wide_bytes(data: bytes, columns: list[str], first_offset: int):
+    """Like :func:`parse_wide`, on raw bytes of complete lines, with the compiled scanner.
+
+    Examples
+    --------
+    >>> ts, vals, dead = parse_wide_bytes(b"0,1.5,2\\n1,x,3\\n", ["a", "b"], 0)
+    >>> ts, vals.tolist(), dead[0]["reason"], dead[0]["sensor"]
+    (['0', '1'], [[1.5, 2.0], [nan, 3.0]], 'non_numeric', 'a')
+    """
+    n_cols = len(columns)
+    buf = np.frombuffer(data, dtype=np.uint8)
+    n_rows = data.count(b"\n") + (0 if data.endswith(b"\n") or not data else 1)
+    vals = np.full((n_rows, n_cols), np.nan)  # (T, C)
+    status = np.full((n_rows, n_cols), _EMPTY, dtype=np.int8)
+    ts_span = np.zeros((n_rows, 2), dtype=np.int64)
+    n_fields = np.zeros(n_rows, dtype=np.int64)
+    _scan_wide(buf, n_cols, _POW10, vals, status, ts_span, n_fields)
+    ts = [data[a:b].decode("utf-8", "replace") for a, b in ts_span.tolist()]
+    dead: list[dict] = []
+    wrong = np.flatnonzero(n_fields != n_cols + 1)
+    for r in wrong:  # the whole row is one dead letter
+        vals[r] = np.nan
+        status[r] = _OK
+        a = int(ts_span[r, 0])
+        b = data.find(b"\n", a)
+        dead.append(_dead("wrong_field_count", data[a: b if b >= 0 else len(data)].decode(
+            "utf-8", "replace").rstrip("\r"), first_offset + int(r)))
+    if (status != _OK).any():
+        for r, c in np.argwhere(status != _OK):
+            off = first_offset + int(r)
+            if status[r, c] == _EMPTY:
+                dead.append(_dead("missing_value", "", off, columns[c]))
+                continue
+            tok = _cell_text(data, ts_span[r, 0], c)
+            v = _float_or_none(tok)
+            if v is None:
+                dead.append(_dead("non_numeric", tok, off, columns[c]))
+            else:
+                vals[r, c] = v
+    bad = ~np.isfinite(vals)
+    if bad.any():
+        done = {(d["offset"], d.get("sensor")) for d in dead}
+        wrong_rows = {first_offset + int(r) for r in wrong}
+        for r, c in np.argwhere(bad):
+            off = first_offset + int(r)
+            if off in wrong_rows or (off, columns[c]) in done:
+                continue
+            dead.append(_dead("non_finite", _cell_text(data, ts_span[r, 0], c), off, columns[c]))
+    if dead:
+        dead.sort(key=lambda d: d["offset"])
+    return ts, vals, dead
+
+
+def _cell_text(data: bytes, row_start: int, c: int) -> str:
+    end = data.find(b"\n", int(row_start))
+    row = data[int(row_start): end if end >= 0 else len(data)]
+    return row.split(b",")[c + 1].decode("utf-8", "replace").strip()
 
 
 def parse_wide(lines: list[str], columns: list[str], first_offset: int):
@@ -373,7 +541,16 @@ class CSVSource:
 
     def _parse_block(self, raw_lines: list[bytes]) -> Batch:
         n_bytes = sum(map(len, raw_lines)) + len(raw_lines)
-        text = b"\n".join(raw_lines).decode("utf-8", "replace")
+        data = b"\n".join(raw_lines)
+        if self.format == "wide" and b'"' not in data:  # the compiled fast path
+            first = self._row
+            ts, vals, dead = parse_wide_bytes(data, self.columns, first)
+            self._row += len(raw_lines)
+            self._pos += n_bytes
+            return Batch("wide", self.columns, vals, ts,
+                         np.arange(first, first + len(raw_lines), dtype=np.int64), dead,
+                         {"byte": self._pos, "row": self._row}, len(raw_lines))
+        text = data.decode("utf-8", "replace")
         if "\r" in text:
             text = text.replace("\r", "")
         lines = text.split("\n")
