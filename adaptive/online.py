@@ -401,7 +401,8 @@ class OnlineLearner:
         """Inputs (B, ...) arrived: recent-input buffer and label-free feature monitor."""
         if t.shape[0] == 0:
             return
-        self.recent_inputs.push(t)
+        if self.policies:
+            self.recent_inputs.push(t)
         start = self.n_seen
         self.n_seen += t.shape[0]
         for p in self.policies:
@@ -430,7 +431,8 @@ class OnlineLearner:
             losses = self.per_sample_loss(out, y).float()  # (B,)
         start = self.n_learned
         self.n_learned += x.shape[0]
-        self.recent.push(x, y)
+        if self.policies:  # the buffer only serves policies
+            self.recent.push(x, y)
         for p in self.policies:
             p.after_update(self, x, y, losses)
         if self.detector is not None:

@@ -92,7 +92,8 @@ class BNRefresh(Policy):
                              f"{learner.memory}")
 
     def fire(self, learner: Any, kind: str) -> None:
-        self._wait = self.n_inputs
+        if self._wait < 0:  # already armed: keep collecting (a burst of alarms is one change)
+            self._wait = self.n_inputs
 
     def after_inputs(self, learner: Any, x: torch.Tensor) -> None:
         if self._wait < 0:

@@ -97,7 +97,8 @@ class TENT(Policy):
         self._opt = torch.optim.Adam(self._params(learner.model), lr=self.lr)
 
     def fire(self, learner: Any, kind: str) -> None:
-        self._wait = self.n_inputs
+        if self._wait < 0:  # already armed: keep collecting (a burst of alarms is one change)
+            self._wait = self.n_inputs
 
     def after_inputs(self, learner: Any, x: torch.Tensor) -> None:
         if self._wait < 0:
