@@ -78,6 +78,37 @@ def _events_template(state, params, streams, values, codes):
             codes[k] = step(state[s], x, params[s])  # noqa: F821 - bound per detector
 
 
+def _dense_ptr_template(state, params, values, codes):
+    """As the dense driver, with each stream's rows taken by address (JIT only).
+
+    A row view ``state[s]`` costs two atomic reference-count updates per update; a view built
+    from the address has no owner to count (state and params must be C-contiguous).
+    """
+    n_steps, n_streams = values.shape
+    n_f, n_p = state.shape[1], params.shape[1]
+    st_addr, p_addr = state.ctypes.data, params.ctypes.data
+    for t in range(n_steps):
+        for s in range(n_streams):
+            x = values[t, s]
+            if np.isfinite(x):
+                st = numba.carray(_f64_ptr(st_addr + 8 * n_f * s), (n_f,))  # noqa: F821
+                p = numba.carray(_f64_ptr(p_addr + 8 * n_p * s), (n_p,))  # noqa: F821
+                codes[t, s] = step(st, x, p)  # noqa: F821 - bound per detector
+
+
+def _events_ptr_template(state, params, streams, values, codes):
+    """As the events driver, with rows taken by address (JIT only; C-contiguous arrays)."""
+    n_f, n_p = state.shape[1], params.shape[1]
+    st_addr, p_addr = state.ctypes.data, params.ctypes.data
+    for k in range(values.shape[0]):
+        x = values[k]
+        if np.isfinite(x):
+            s = streams[k]
+            st = numba.carray(_f64_ptr(st_addr + 8 * n_f * s), (n_f,))  # noqa: F821
+            p = numba.carray(_f64_ptr(p_addr + 8 * n_p * s), (n_p,))  # noqa: F821
+            codes[k] = step(st, x, p)  # noqa: F821 - bound per detector
+
+
 def _at_template(st_addr, n_st, x, p_addr, n_p):
     """step on rows given by address: no array unboxing, the cost of a single update(x)."""
     st = numba.carray(_f64_ptr(st_addr), (n_st,))  # noqa: F821 - (F,) the detector's row
@@ -104,7 +135,10 @@ def _make_runners(step):
         digest = f"id{id(step):x}"
     tag = f"{py.__module__.replace('.', '_')}__{py.__name__}__{digest}"
     out = []
-    for template in (_dense_template, _events_template, _at_template):
+    jit = numba is not None and not numba.config.DISABLE_JIT
+    templates = ((_dense_ptr_template, _events_ptr_template, _at_template) if jit else
+                 (_dense_template, _events_template, _at_template))
+    for template in templates:
         env = {"np": np, "step": step, "__name__": py.__module__, "numba": numba,
                "_f64_ptr": _f64_ptr if numba is not None else None}  # the driver's globals
         fn = types.FunctionType(template.__code__, env, template.__name__)
@@ -151,14 +185,22 @@ def _runners(step):
     return found
 
 
+def _contiguous_call(run, state, params, *args):
+    """Call a driver on C-contiguous float64 state/params (copied back if they were not)."""
+    st = np.ascontiguousarray(state, dtype=np.float64)
+    run(st, np.ascontiguousarray(params, dtype=np.float64), *args)
+    if st is not state:
+        state[...] = st
+
+
 def _run_dense(step, state, params, values, codes):
     """Run ``step`` over values (T, S) for S streams; codes (T, S) int8 out."""
-    _runners(step)[0](state, params, values, codes)
+    _contiguous_call(_runners(step)[0], state, params, values, codes)
 
 
 def _run_events(step, state, params, streams, values, codes):
     """Run ``step`` over events (stream ids (K,) int64, values (K,)); codes (K,) int8 out."""
-    _runners(step)[1](state, params, streams, values, codes)
+    _contiguous_call(_runners(step)[1], state, params, streams, values, codes)
 
 
 class Alarms(NamedTuple):
