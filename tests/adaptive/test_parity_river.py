@@ -1,4 +1,5 @@
-"""Oracle tests: our detectors against River 0.26 (``river.drift``) on arbitrary streams.
+"""Oracle tests: our detectors against River 0.26 (``river.drift``) on arbitrary streams, and
+CUSUM / EWMA (which River lacks) against their textbook recurrences and published ARL0s.
 
 For PageHinkley, DDM, EDDM, FHDDM, HDDMA and HDDMW, drift and warning flags and every statistic
 we expose are compared with River's after *every* update, through ``update``; the alarm indices
@@ -16,7 +17,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from adaptive import DDM, EDDM, FHDDM, HDDMA, HDDMW, Fleet, PageHinkley
+from adaptive import CUSUM, DDM, EDDM, EWMA, FHDDM, HDDMA, HDDMW, Fleet, PageHinkley
 
 drift = pytest.importorskip("river.drift")
 binary = pytest.importorskip("river.drift.binary")
@@ -208,3 +209,93 @@ def test_parity_with_alarms_on_a_known_stream():
         assert cls._has_warning is False or len(w) >= 1, name
         assert alarms.drift.tolist() == d and alarms.warning.tolist() == w, name
         assert_stats_equal(ours, r, stats, name)
+
+
+# ---- CUSUM and EWMA: no River peer; the textbook recurrences are the oracle -------------------
+def cusum_oracle(x, k, h, mu0, sigma, warm_start, mode="both"):
+    """Page's tabular CUSUM written from the textbook; restarts (re-estimating) after alarms."""
+    alarms, i, n = [], 0, len(x)
+    while i < n:
+        m, s = mu0, sigma
+        if m is None or s is None:
+            w = x[i:i + warm_start]
+            i += warm_start
+            if len(w) < warm_start:
+                break
+            m = float(np.mean(w)) if m is None else m
+            s = float(np.std(w, ddof=1)) if s is None else s
+        sp = sn = 0.0
+        while i < n:
+            z = (x[i] - m) / s
+            sp, sn = max(0.0, sp + z - k), max(0.0, sn - z - k)
+            hit = {"up": sp > h, "down": sn > h, "both": sp > h or sn > h}[mode]
+            i += 1
+            if hit:
+                alarms.append(i - 1)
+                break
+    return alarms
+
+
+def ewma_oracle(x, lam, big_l, mu0, sigma, warm_start):
+    """Roberts' EWMA chart with exact limits, from the textbook; restarts after alarms."""
+    alarms, i, n = [], 0, len(x)
+    while i < n:
+        m, s = mu0, sigma
+        if m is None or s is None:
+            w = x[i:i + warm_start]
+            i += warm_start
+            if len(w) < warm_start:
+                break
+            m = float(np.mean(w)) if m is None else m
+            s = float(np.std(w, ddof=1)) if s is None else s
+        z, t = m, 0
+        while i < n:
+            t += 1
+            z = lam * x[i] + (1 - lam) * z
+            limit = big_l * s * np.sqrt(lam / (2 - lam) * (1 - (1 - lam) ** (2 * t)))
+            i += 1
+            if abs(z - m) > limit:
+                alarms.append(i - 1)
+                break
+    return alarms
+
+
+@given(seed=st.integers(0, 2**32 - 1), n=st.integers(1, 2000),
+       known=st.booleans(), mode=st.sampled_from(["up", "down", "both"]),
+       k=st.sampled_from([0.25, 0.5, 1.0]), h=st.sampled_from([2.0, 4.0, 5.0]))
+def test_cusum_matches_the_textbook_recurrence(seed, n, known, mode, k, h):
+    rng = np.random.default_rng(seed)
+    x = rng.normal(0.0, 1.0, n) + 1.5 * (np.arange(n) > n // 2)
+    mu0, sigma = (0.0, 1.0) if known else (None, None)
+    got = CUSUM(k=k, h=h, mu0=mu0, sigma=sigma, warm_start=25, mode=mode).update_many(x).drift
+    assert got.tolist() == cusum_oracle(x, k, h, mu0, sigma, 25, mode)
+
+
+@given(seed=st.integers(0, 2**32 - 1), n=st.integers(1, 2000), known=st.booleans(),
+       lam=st.sampled_from([0.05, 0.2, 1.0]), big_l=st.sampled_from([2.0, 3.0]))
+def test_ewma_matches_the_textbook_recurrence(seed, n, known, lam, big_l):
+    rng = np.random.default_rng(seed)
+    x = rng.normal(0.0, 1.0, n) + 1.0 * (np.arange(n) > n // 2)
+    mu0, sigma = (0.0, 1.0) if known else (None, None)
+    chart = EWMA(lambda_=lam, L=big_l, mu0=mu0, sigma=sigma, warm_start=25)
+    assert chart.update_many(x).drift.tolist() == ewma_oracle(x, lam, big_l, mu0, sigma, 25)
+
+
+def _arl0(det, n_streams=500, n_steps=4000, seed=0):
+    """Mean run length between false alarms on N(0, 1) streams (renewal estimate)."""
+    values = np.random.default_rng(seed).normal(0.0, 1.0, (n_steps, n_streams))
+    n_alarms = int(Fleet(det, n_streams).update(values).drift.sum())
+    return values.size / n_alarms
+
+
+def test_cusum_arl0_matches_the_literature():
+    # k = 0.5, h = 5, two-sided: ARL0 ~ 465 (Montgomery, table 9.3); ~4300 alarms -> se ~ 2%
+    assert 420 < _arl0(CUSUM(k=0.5, h=5.0, mu0=0.0, sigma=1.0)) < 510
+    # h = 4: ARL0 ~ 168 two-sided; the statistic is really compared to h
+    assert 140 < _arl0(CUSUM(k=0.5, h=4.0, mu0=0.0, sigma=1.0)) < 200
+
+
+def test_ewma_arl0_matches_the_literature():
+    # lambda = 0.1, L = 2.814: ARL0 ~ 500 with asymptotic limits (Lucas & Saccucci 1990);
+    # the exact, narrower early limits add a few early alarms, hence the lower bound
+    assert 400 < _arl0(EWMA(lambda_=0.1, L=2.814, mu0=0.0, sigma=1.0)) < 560
