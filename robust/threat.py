@@ -308,5 +308,5 @@ def project_(
     norms = delta.flatten(1).norm(dim=1).clamp_min_(1e-30)  # (N,)
     eps_n = eps.view(n) if isinstance(eps, torch.Tensor) else eps  # float or (N,)
     factor = torch.clamp(eps_n / norms, max=1.0)  # (N,) eps / ||delta||, at most 1
-    delta.mul_(factor.view(n, *([1] * (x.ndim - 1))))
-    return torch.clamp(delta.add_(x), lo, hi, out=x_adv)
+    torch.addcmul(x, delta, factor.view(n, *([1] * (x.ndim - 1))), out=x_adv)  # x + f * delta
+    return torch.clamp(x_adv, lo, hi, out=x_adv)
