@@ -127,8 +127,9 @@ def fit(
     precision, grad_clip, scheduler, scheduler_interval
         Passed to the :class:`~traincore.Updater`.
     callbacks
-        Called as ``callback(epoch, metrics, model)`` after each epoch's checkpoint; returning
-        ``"stop"`` ends training after that epoch, None continues.
+        Called as ``callback(epoch, metrics, model)`` after each epoch's checkpoint (``model``
+        is the DDP wrapper in distributed runs, ``metrics`` a copy of the history row);
+        returning ``"stop"`` ends training after that epoch (on every rank), None continues.
     log_every
         Steps between the host reads of the running metrics (log line, progress bar).
     progress
@@ -174,8 +175,16 @@ def _check_arguments(model, train_loader, optimizer, epochs, objective, eval_loa
             "objective must have a step(model, batch, updater) method, "
             f"got {type(objective).__name__}"
         )
-    if isinstance(callbacks, (str, bytes)) or not all(callable(c) for c in callbacks):
-        raise TypeError(f"callbacks={callbacks!r} must be a sequence of callables")
+    if (
+        callable(callbacks)
+        or not isinstance(callbacks, Iterable)
+        or isinstance(callbacks, (str, bytes))
+        or not all(callable(c) for c in callbacks)
+    ):
+        raise TypeError(
+            f"callbacks={callbacks!r} must be a sequence of callables "
+            "(wrap a single callback in a list)"
+        )
     if not isinstance(log_every, int) or isinstance(log_every, bool) or log_every < 1:
         raise ValueError(f"log_every={log_every!r} must be an int >= 1")
     if progress is not None and not isinstance(progress, bool):

@@ -238,6 +238,8 @@ def _bad(tmp_path):
         ({"precision": "fp64"}, ValueError, "precision='fp64'.*'fp32', 'bf16', 'fp16'"),
         ({"objective": object()}, TypeError, "objective must"),
         ({"callbacks": [1]}, TypeError, "callbacks="),
+        ({"callbacks": print}, TypeError, "wrap a single callback in a list"),
+        ({"callbacks": 3}, TypeError, "callbacks=3"),
         ({"log_every": 0}, ValueError, "log_every=0"),
         ({"progress": "yes"}, TypeError, "progress='yes'"),
         ({"scheduler_interval": "batch"}, ValueError, "scheduler_interval='batch'"),
