@@ -157,6 +157,18 @@ def _sample(st, n, k, use_pool, out):
 
 
 @kernel
+def _insertion_sort(a):
+    """Sort a small (r,) array in place (r is stat_size: faster than np.sort, no allocation)."""
+    for i in range(1, a.shape[0]):
+        v = a[i]
+        j = i - 1
+        while j >= 0 and a[j] > v:
+            a[j + 1] = a[j]
+            j -= 1
+        a[j + 1] = v
+
+
+@kernel
 def ks_statistic_count(a, b):
     """h = n * max |F_a - F_b| over all observed values, for sorted samples of equal size n."""
     n = a.shape[0]
@@ -240,7 +252,13 @@ def _step(st, x, p):
     for i in range(r):
         old[i] = st[_BUF + (head + idx[i]) % w]
         new[i] = st[_BUF + (head + w - r + i) % w]
-    h = ks_statistic_count(np.sort(old), np.sort(new))
+    if r <= 64:
+        _insertion_sort(old)
+        _insertion_sort(new)
+    else:
+        old.sort()
+        new.sort()
+    h = ks_statistic_count(old, new)
     pv = ks_pvalue_equal(r, h)
     stat = h / r
     st[2] = pv
