@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
 import os
@@ -84,6 +85,13 @@ def test_calibrate_is_reproducible_and_seeded():
     assert a.value == b.value and a.estimate == b.estimate and a.history == b.history
     assert a.value != c.value
     assert a.n_simulated_steps >= a.n_streams * a.max_steps
+
+
+def test_on_target_reads_the_interval():
+    res = calibrate(PageHinkley(), target_arl0=300, n_streams=10, max_steps=3_000, seed=11)
+    assert res.on_target == (res.ci[0] <= 300 <= res.ci[1])
+    off = dataclasses.replace(res, target_arl0=res.ci[1] * 2)
+    assert not off.on_target
 
 
 def test_calibrate_does_not_touch_the_input_detector():
