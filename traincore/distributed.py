@@ -117,7 +117,7 @@ def default_device() -> torch.device:
 
 
 def distributed_sampler(
-    dataset: Dataset, *, shuffle: bool = True, seed: int = 0, drop_last: bool = False
+    dataset: Dataset, shuffle: bool = True, seed: int = 0, *, drop_last: bool = False
 ) -> DistributedSampler | None:
     """A ``DistributedSampler`` over ``dataset`` for this rank, or None when not distributed.
 

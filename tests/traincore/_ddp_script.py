@@ -14,7 +14,30 @@ import sys
 
 import torch
 
-from traincore import fit, init_distributed, is_distributed, rank, seed_everything, world_size
+from traincore import (
+    Supervised,
+    fit,
+    init_distributed,
+    is_distributed,
+    rank,
+    seed_everything,
+    world_size,
+)
+
+
+class Recording(Supervised):
+    """Supervised, plus the first feature of every sample this rank trained on, per epoch."""
+
+    def __init__(self):
+        super().__init__()
+        self.seen: list[list[float]] = []
+
+    def on_epoch_start(self, epoch):
+        self.seen.append([])
+
+    def step(self, model, batch, updater):
+        self.seen[-1].extend(batch[0][:, 0].tolist())
+        return super().step(model, batch, updater)
 
 
 def main() -> None:
@@ -51,9 +74,11 @@ def main() -> None:
     model = torch.nn.Sequential(torch.nn.Linear(8, 16), torch.nn.Tanh(), torch.nn.Linear(16, 2))
     optimizer = torch.optim.SGD(model.parameters(), lr=0.2)
     seed_everything(0)
+    objective = Recording()
     history = fit(model, loader, optimizer=optimizer, epochs=3, log_every=4, progress=False,
-                  checkpoint_dir=checkpoint_dir)
-    torch.save({"params": model.state_dict(), "history": list(history), "writes": writes},
+                  checkpoint_dir=checkpoint_dir, objective=objective)
+    torch.save({"params": model.state_dict(), "history": list(history), "writes": writes,
+                "seen": objective.seen, "all": x[:, 0].tolist()},
                os.path.join(out, f"rank{rank()}.pt"))
     torch.distributed.destroy_process_group()
 

@@ -88,6 +88,11 @@ def test_torchrun_two_processes(tmp_path):
     assert strip[0] == strip[1]  # metrics all-reduced: both ranks record the same history
     assert results[1]["writes"] == [] and results[0]["writes"]  # one checkpoint writer
     assert sorted(os.listdir(tmp_path / "ckpt")) == ["last.pt"]
+    for epoch in range(3):  # DistributedSampler: disjoint halves that cover the data set
+        halves = [r["seen"][epoch] for r in results]
+        assert len(halves[0]) == len(halves[1]) == 128
+        assert sorted(halves[0] + halves[1]) == sorted(results[0]["all"])
+    assert results[0]["seen"][0] != results[0]["seen"][1]  # set_epoch: a new shuffle per epoch
     lines = [line for line in done.stdout.splitlines() if " traincore: " in line]
     assert lines and all(line.startswith("rank0 ") for line in lines)
     model = torch.nn.Sequential(torch.nn.Linear(8, 16), torch.nn.Tanh(), torch.nn.Linear(16, 2))
