@@ -14,8 +14,8 @@ Examples
 >>> with updater.autocast(x):
 ...     loss = model(x).pow(2).mean()
 >>> updater.update(loss)
->>> updater.step_count
-1
+>>> updater.step_count, model.weight.grad  # gradients are freed after the step
+(1, None)
 >>> sorted(updater.state_dict())
 ['scaler', 'step_count', 'version']
 """
@@ -56,9 +56,11 @@ class Updater:
 
     Notes
     -----
-    After :meth:`update`, leaf tensors that require grad but are not parameters (for example the
-    perturbation of Free-AT) hold the gradient of the *scaled* loss: its sign is the true
-    gradient's sign; divide by :attr:`scale` for its value.
+    After :meth:`update`, the optimizer's parameters have ``.grad = None`` (freed at the end of
+    :meth:`step`, so gradients are not alive during the next forward); use :meth:`backward`
+    and :meth:`step` separately to look at them in between. Leaf tensors that require grad but
+    are not parameters (for example the perturbation of Free-AT) keep the gradient of the
+    *scaled* loss: its sign is the true gradient's sign; divide by :attr:`scale` for its value.
     """
 
     def __init__(
