@@ -707,23 +707,22 @@ class MQTTSource:
                     dead.append(_dead("bad_json", json.dumps(rec), off, suffix or None))
                     continue
                 sensor = rec.get("sensor", suffix)
-                raw = text if len(recs) == 1 else json.dumps(rec)
-                if not isinstance(sensor, str) or not sensor:
-                    dead.append(_dead("missing_sensor", raw, off))
-                    continue
-                if "value" not in rec:
-                    dead.append(_dead("missing_value", raw, off, sensor))
-                    continue
-                v = rec["value"]
-                if isinstance(v, bool) or not isinstance(v, (int, float, str)):
-                    v = None
-                else:
-                    v = _float_or_none(v) if isinstance(v, str) else float(v)
-                if v is None:
-                    dead.append(_dead("non_numeric", raw, off, sensor))
-                    continue
-                if not math.isfinite(v):
-                    dead.append(_dead("non_finite", raw, off, sensor))
+                v = rec.get("value")
+                if type(v) is not float:  # the common case first; bool is not a number here
+                    if isinstance(v, bool) or not isinstance(v, (int, float, str)):
+                        v = None
+                    else:
+                        v = _float_or_none(v) if isinstance(v, str) else float(v)
+                if not isinstance(sensor, str) or not sensor or v is None or not math.isfinite(v):
+                    raw = text if len(recs) == 1 else json.dumps(rec)
+                    if not isinstance(sensor, str) or not sensor:
+                        dead.append(_dead("missing_sensor", raw, off))
+                    elif "value" not in rec:
+                        dead.append(_dead("missing_value", raw, off, sensor))
+                    elif v is None:
+                        dead.append(_dead("non_numeric", raw, off, sensor))
+                    else:
+                        dead.append(_dead("non_finite", raw, off, sensor))
                     continue
                 key = rec.get("seq", rec.get("timestamp"))
                 if isinstance(key, (int, float)) and not isinstance(key, bool):

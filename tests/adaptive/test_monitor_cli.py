@@ -199,3 +199,37 @@ def test_plot_command(tmp_path):
     assert main(["plot", "--alerts", str(tmp_path / "alerts.jsonl"), "--data", str(csv),
                  "-o", str(out)]) == 0
     assert out.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_sigterm_while_blocked_on_a_pipe_checkpoints_and_stops(tmp_path):
+    import threading
+
+    from adaptive import PageHinkley, SensorMonitor
+    from adaptive.alerts import JSONLSink
+    from adaptive.sources import CSVSource
+
+    r, w = os.pipe()
+    os.write(w, b"timestamp,a,b\n" + b"".join(b"%d,%d,1\n" % (t, t % 7) for t in range(100)))
+    mon = SensorMonitor(PageHinkley(), alert_sinks=[JSONLSink(str(tmp_path / "a.jsonl"))],
+                        state_path=str(tmp_path / "s.json"), checkpoint_every=10**9)
+    def stop_when_idle():  # SIGTERM once the 100 rows are processed: the monitor is blocked
+        deadline = time.monotonic() + 60
+        while mon.stats["records"] < 100 and time.monotonic() < deadline:
+            time.sleep(0.01)
+        time.sleep(0.2)
+        if mon.stats["records"] >= 100:  # never signal a process that is not in run()
+            os.kill(os.getpid(), signal.SIGTERM)
+
+    timer = threading.Thread(target=stop_when_idle)
+    timer.start()
+    try:
+        with os.fdopen(r, "rb") as f:
+            summary = mon.run(CSVSource("-", stream=f))  # blocks on the open pipe after 100 rows
+    finally:
+        timer.join()
+        os.close(w)
+        mon.close()
+    assert summary["records"] == 100
+    state = json.loads((tmp_path / "s.json").read_text())
+    assert state["position"]["row"] == 100 and state["stats"]["readings"] == 200
+    assert signal.getsignal(signal.SIGTERM) is signal.SIG_DFL  # the handler was restored
