@@ -44,7 +44,7 @@ def _learners(d: int) -> dict:
         m, torch.optim.Adam(m.parameters(), lr=LR), detector=ADWIN(), signal="error",
         # per-sensor Page-Hinkley; delta ~ half a sensor's std tolerates the slow process wander
         feature_monitor=Fleet(PageHinkley(threshold=400.0, delta=1.0), d), memory=512,
-        policies=[ResetMoments(), LRBoost(factor=10.0, half_life=1000),
+        policies=[ResetMoments(), LRBoost(factor=5.0, half_life=500),
                   WindowRetrain(window=128, epochs=5, batch_size=BATCH, seed=SEED),
                   BNRefresh(n_inputs=256, sources=("features",))])
     return out

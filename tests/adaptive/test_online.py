@@ -325,3 +325,19 @@ def test_online_learner_with_robust_objective_adapts_robustly():
     x_adv = pgd.pgd(model.eval(), xt, yt, eps=0.03, alpha=0.01, steps=10)
     adv = (ln.predict_many(x_adv) == y[1000:]).mean()
     assert adv > 0.6  # robust to small perturbations of the new concept
+
+
+def test_precision_goes_through_the_updater():
+    from traincore import PrecisionNotSupportedError
+
+    X, y = data(64)
+    try:
+        ln = make(precision="bf16", detector=PageHinkley(), lr=0.5)
+        for s in range(0, 64, 16):
+            ln.learn_many(X[s:s + 16], y[s:s + 16])
+    except PrecisionNotSupportedError as err:  # pragma: no cover - depends on the CPU build
+        pytest.skip(str(err))
+    assert ln.updater.precision.name == "bf16" and ln.updater.step_count == 4
+    assert ln.predict_proba_many(X).dtype == np.float32
+    with pytest.raises(ValueError, match="precision"):
+        make(precision="fp8")
