@@ -28,6 +28,7 @@ Proceedings of the 2007 SIAM International Conference on Data Mining, 443-448, 2
 
 from __future__ import annotations
 
+import functools
 import math
 
 import numpy as np
@@ -254,7 +255,7 @@ try:
         return sig, codegen
 
     @numba.njit(cache=True)
-    def _step_at(st_addr, n_st, x, p_addr, n_p):
+    def _step_at(st_addr, n_st, p_addr, n_p, x):
         st = numba.carray(_f64_ptr(st_addr), (n_st,))  # (F,) the detector's own row
         p = numba.carray(_f64_ptr(p_addr), (n_p,))  # (P,)
         return _step(st, x, p)
@@ -268,7 +269,7 @@ _fast_entry: list = []  # [entry point] once compiled, [None] where unavailable
 def _fast_step():
     if not _fast_entry:
         ok = numba is not None and not numba.config.DISABLE_JIT
-        sig = (types.intp, types.intp, types.float64, types.intp, types.intp) if ok else None
+        sig = (types.intp, types.intp, types.intp, types.intp, types.float64) if ok else None
         _fast_entry.append(_step_at.compile(sig) if ok else None)
     return _fast_entry[0]
 
@@ -350,7 +351,7 @@ class ADWIN(Detector):
         _check_int("min_window_length", min_window_length, 1)
         _check_int("grace_period", grace_period, 0)
         self._check_nan_policy()
-        self._fast = None  # (entry, row, row address, F, param address, P) of the fast path
+        self._fast = None  # (row, the kernel bound to the addresses of row and params)
         self._reset()
 
     def _state_size(self) -> int:
@@ -360,14 +361,13 @@ class ADWIN(Detector):
         """Update with one value; read ``drift_detected`` afterwards."""
         fast = self._fast
         # the bound addresses are those of the current rows (load_state_dict and Fleet.stream
-        # replace the state row: then the slow path below binds the new one)
-        if fast is not None and fast[1] is self._row:
+        # replace the state row: then the slow path below binds the new one); x - x == 0 is
+        # False for inf and nan, which take the checked path
+        if fast is not None and fast[0] is self._row:
             tx = type(x)
-            if tx is float or tx is int:
-                v = float(x)
-                if v - v == 0.0:  # finite
-                    fast[0](fast[2], fast[3], v, fast[4], fast[5])
-                    return
+            if (tx is float or tx is int) and x - x == 0:
+                fast[1](x)
+                return
         super().update(x)
         self._bind_fast()
 
@@ -382,8 +382,10 @@ class ADWIN(Detector):
             a.dtype == np.float64 and a.flags.c_contiguous and a.flags.writeable
             for a in (row, prow)
         )
-        self._fast = (entry, row, row.ctypes.data, row.size, prow.ctypes.data, prow.size) \
+        self._fast = (
+            (row, functools.partial(entry, row.ctypes.data, row.size, prow.ctypes.data, prow.size))
             if ok else None
+        )
 
     def __getstate__(self) -> dict:
         state = self.__dict__.copy()

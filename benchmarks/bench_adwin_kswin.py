@@ -56,9 +56,14 @@ def _river_loop(det, values: list[float]) -> list[int]:
     return drifts
 
 
-def _record(workload: str, benchmark, impl: str, items: int, drifts: list[int], **extra) -> None:
+def _label(benchmark, workload: str, impl: str, items: int) -> None:
+    """Group and impl must be set before the timed run (pytest-benchmark reads them then)."""
     benchmark.group = workload
-    benchmark.extra_info.update({"impl": impl, "items": items, "n_drifts": len(drifts), **extra})
+    benchmark.extra_info.update({"impl": impl, "items": items})
+
+
+def _record(workload: str, benchmark, impl: str, items: int, drifts: list[int], **extra) -> None:
+    benchmark.extra_info.update({"n_drifts": len(drifts), **extra})
     entry = _quality.setdefault(workload, {})
     entry[impl] = {"n_drifts": len(drifts), "first_drifts": drifts[:5], **extra}
     _write_quality()
@@ -95,6 +100,7 @@ def test_adwin_update_many_ours(benchmark):
         out["drift"] = ADWIN().update_many(ADWIN_VALUES).drift
 
     ADWIN().update_many(ADWIN_VALUES[:1000])  # compile outside the timing
+    _label(benchmark, "adaptive/adwin-update_many", "ours", ADWIN_VALUES.size)
     benchmark.pedantic(run, rounds=10, warmup_rounds=1)
     drifts = out["drift"].tolist()
     assert drifts == _adwin_ref
@@ -108,6 +114,7 @@ def test_adwin_update_many_river(benchmark):
     def run():
         out["drift"] = _river_loop(river_drift.ADWIN(), values)
 
+    _label(benchmark, "adaptive/adwin-update_many", "river", ADWIN_VALUES.size)
     benchmark.pedantic(run, rounds=3, warmup_rounds=0)
     assert out["drift"] == _adwin_ref
     _record("adaptive/adwin-update_many", benchmark, "river", len(values), out["drift"])
@@ -124,6 +131,7 @@ def _single(det) -> list[int]:
 def test_adwin_update_single_ours(benchmark):
     out = {}
     _single(ADWIN())  # compile and bind the fast path outside the timing
+    _label(benchmark, "adaptive/adwin-update-single", "ours", len(SINGLE_VALUES))
     benchmark.pedantic(lambda: out.update(d=_single(ADWIN())), rounds=5, warmup_rounds=1)
     assert out["d"] == [t for t in _adwin_ref if t < 100_000]
     _record("adaptive/adwin-update-single", benchmark, "ours", len(SINGLE_VALUES), out["d"])
@@ -131,6 +139,7 @@ def test_adwin_update_single_ours(benchmark):
 
 def test_adwin_update_single_river(benchmark):
     out = {}
+    _label(benchmark, "adaptive/adwin-update-single", "river", len(SINGLE_VALUES))
     benchmark.pedantic(lambda: out.update(d=_single(river_drift.ADWIN())), rounds=5,
                        warmup_rounds=1)
     assert out["d"] == [t for t in _adwin_ref if t < 100_000]
@@ -145,6 +154,7 @@ KSWIN_PARAMS = {"alpha": 0.005, "seed": 42}
 def test_kswin_update_many_ours(benchmark):
     out = {}
     KSWIN(**KSWIN_PARAMS).update_many(KSWIN_VALUES[:200])  # compile outside the timing
+    _label(benchmark, "adaptive/kswin-update_many", "ours", KSWIN_VALUES.size)
     benchmark.pedantic(
         lambda: out.update(d=KSWIN(**KSWIN_PARAMS).update_many(KSWIN_VALUES).drift.tolist()),
         rounds=20, warmup_rounds=1,
@@ -157,6 +167,7 @@ def test_kswin_update_many_ours(benchmark):
 def test_kswin_update_many_river(benchmark):
     values = KSWIN_VALUES.tolist()
     out = {}
+    _label(benchmark, "adaptive/kswin-update_many", "river", KSWIN_VALUES.size)
     benchmark.pedantic(
         lambda: out.update(d=_river_loop(river_drift.KSWIN(**KSWIN_PARAMS), values)),
         rounds=2, warmup_rounds=0,
@@ -186,6 +197,7 @@ def test_adwin_fleet_ours(benchmark):
         _fleet_ours["pairs"] = Fleet(ADWIN(), N_STREAMS).update(FLEET_VALUES,
                                                                  output="pairs").drift
 
+    _label(benchmark, "adaptive/adwin-fleet-1000x10000", "ours", FLEET_VALUES.size)
     benchmark.pedantic(run, rounds=3, warmup_rounds=0)
     pairs = _fleet_ours["pairs"]
     _record("adaptive/adwin-fleet-1000x10000", benchmark, "ours", FLEET_VALUES.size,
@@ -206,6 +218,7 @@ def test_adwin_fleet_river(benchmark):
                     pairs.append((t, s))
         out["pairs"] = pairs
 
+    _label(benchmark, "adaptive/adwin-fleet-1000x10000", "river", FLEET_VALUES.size)
     benchmark.pedantic(run, rounds=1, warmup_rounds=0)
     pairs = np.array(out["pairs"], dtype=np.int64).reshape(-1, 2)
     if "pairs" in _fleet_ours:  # same run: the alarms must be identical
