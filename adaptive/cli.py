@@ -115,6 +115,12 @@ def build_parser() -> argparse.ArgumentParser:
     m.add_argument("--calibrate-first", type=int, default=None, metavar="N",
                    help="calibrate each sensor on its first N readings to --arl0 before "
                         "monitoring it")
+    m.add_argument("--calibrate-streams", type=int, default=None, metavar="N",
+                   help="calibration budget: simulated streams per candidate threshold "
+                        "(adaptive.calibrate's n_streams, default 200)")
+    m.add_argument("--calibrate-steps", type=int, default=None, metavar="N",
+                   help="calibration budget: steps per simulated stream (adaptive.calibrate's "
+                        "max_steps, default 5 x --arl0)")
     m.add_argument("--alerts", required=True, help="alerts output, JSON Lines (appended)")
     m.add_argument("--state", required=True, help="state file (checkpoints; resumed if present)")
     m.add_argument("--dead-letters", default=None,
@@ -173,8 +179,14 @@ def run_monitor(args: argparse.Namespace) -> int:
         sinks = [JSONLSink(args.alerts)]
         if args.publish:
             sinks.append(MQTTAlertSink(args.publish, client_id=f"{args.client_id}-alerts"))
+        options = {}
+        if args.calibrate_streams is not None:
+            options["n_streams"] = args.calibrate_streams
+        if args.calibrate_steps is not None:
+            options["max_steps"] = args.calibrate_steps
         mon = SensorMonitor(
             detector, sensors=sensors, calibrate_first=args.calibrate_first, arl0=args.arl0,
+            calibrate_options=options,
             alert_sinks=sinks, dead_letters=DeadLetters(args.dead_letters),
             state_path=args.state, checkpoint_every=args.checkpoint_every, shard=shard,
         )

@@ -46,6 +46,7 @@ from adaptive.sources import Batch, shard_of
 
 _MONITOR_VERSION = 1
 _STAT_NAMES = ("statistic", "estimation", "p_value")
+_CALIBRATE_KEYS = {"n_streams", "max_steps", "param", "tol", "level"}
 
 
 class _Stop(Exception):
@@ -178,6 +179,14 @@ class SensorMonitor:
         self.checkpoint_every = checkpoint_every
         self.shard = tuple(shard) if shard is not None else None
         self.calibrate_options = dict(calibrate_options or {})
+        bad = set(self.calibrate_options) - _CALIBRATE_KEYS
+        if bad:
+            raise ValueError(f"calibrate_options {sorted(bad)} unknown; allowed: "
+                             f"{sorted(_CALIBRATE_KEYS)}")
+        for key in ("n_streams", "max_steps"):
+            v = self.calibrate_options.get(key, 1)
+            if isinstance(v, bool) or not isinstance(v, (int, np.integer)) or v < 1:
+                raise ValueError(f"calibrate_options[{key!r}]={v!r} must be an integer >= 1")
         self._reset()
 
     # -- state --------------------------------------------------------------------------------
@@ -355,7 +364,7 @@ class SensorMonitor:
         self.stats["other_shard"] += int(np.count_nonzero(sidx == -1))
         unknown = np.flatnonzero(sidx == -3)
         self.dead_letters.write([
-            {"reason": "unknown_sensor", "raw": f"{names[k]},{vals[k]!r}",
+            {"reason": "unknown_sensor", "raw": f"{names[k]},{float(vals[k])!r}",
              "offset": int(offs[k]), "sensor": names[k]} for k in unknown
         ])
 
@@ -539,12 +548,17 @@ class SensorMonitor:
             if len(buf) >= n:
                 done.append(int(s))
         for s in done:  # calibrate, then the sensor's stream joins the fleet
-            params = calibrate_sensor(self.detector, np.asarray(self._calib.pop(s)), self.arl0,
-                                      seed=zlib.crc32(self._names[s].encode("utf-8")),
-                                      **self.calibrate_options)
+            try:
+                params = calibrate_sensor(self.detector, np.asarray(self._calib.pop(s)),
+                                          self.arl0, seed=zlib.crc32(self._names[s].encode()),
+                                          **self.calibrate_options)
+            except (ValueError, ArithmeticError):  # e.g. a constant reference: no bracket
+                params = {}  # the sensor keeps the detector's own parameters, and it is said
+                self.stats["calibration_failed"] += 1
+            else:
+                self.stats["calibrated"] += 1
             self._stream_of[s] = self._fleet.n_streams
             self._fleet.add_streams(1, **params)
-            self.stats["calibrated"] += 1
         det = np.ones(sidx.shape[0], dtype=bool)
         det[cal[take]] = False
         det &= self._stream_of[sidx] >= 0
@@ -676,6 +690,8 @@ class SensorMonitor:
             "dead_by_reason": dict(sorted(self.dead_letters.by_reason.items())),
             "duplicates": int(self.stats["duplicates"]),
             "other_shard": int(self.stats["other_shard"]),
+            "calibrated": int(self.stats["calibrated"]),
+            "calibration_failed": int(self.stats["calibration_failed"]),
             "position": self.position,
         }
 

@@ -261,3 +261,16 @@ def test_compiled_wide_parser_equals_python_parser(rows, short_row):
                 continue
             if np.isfinite(x):
                 assert v2[r, c] == x
+
+
+def test_calibration_failure_is_counted_not_fatal():
+    mon = SensorMonitor(PageHinkley(), calibrate_first=100, arl0=500,
+                        calibrate_options={"n_streams": 20})
+    rng = np.random.default_rng(0)
+    mon.update_many(["flat"] * 300 + ["noisy"] * 300, np.r_[np.ones(300), rng.normal(size=300)])
+    s = mon.summary()
+    assert (s["calibrated"], s["calibration_failed"]) == (1, 1)
+    assert mon.stream("flat").threshold == PageHinkley().threshold  # the detector's own value
+    with pytest.raises(ValueError, match="n_streams"):
+        SensorMonitor(PageHinkley(), calibrate_first=10, arl0=50,
+                      calibrate_options={"n_streams": 0})

@@ -168,3 +168,35 @@ def test_kill_9_on_mqtt_stream_then_restart_is_exactly_once(mosquitto, tmp_path)
     got = [json.loads(line) for line in open(tmp_path / "a.jsonl")]
     key = ("sensor", "kind", "index", "timestamp", "statistic")
     assert [tuple(a[k] for k in key) for a in got] == [tuple(a[k] for k in key) for a in ref]
+
+
+def test_alerts_published_to_mqtt(mosquitto):
+    import paho.mqtt.client as mqtt
+
+    from adaptive.alerts import MQTTAlertSink
+
+    host, port = mosquitto
+    topic = f"alerts-{os.getpid()}"
+    got, ready = [], threading.Event()
+    sub = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=f"sub-{topic}")
+    sub.on_message = lambda c, u, m: got.append(json.loads(m.payload))
+    sub.on_connect = lambda c, u, f, rc, p: (c.subscribe(topic, qos=1), ready.set())
+    sub.connect(host, port)
+    sub.loop_start()
+    assert ready.wait(10)
+    time.sleep(0.2)
+    sink = MQTTAlertSink(f"mqtt://{host}:{port}/{topic}")
+    mon = SensorMonitor(PageHinkley(threshold=15.0), alert_sinks=[sink])
+    v = _readings(seed=2)[:300, :5]
+    alerts = mon.update_wide([f"s{s}" for s in range(5)], v, list(range(300)), np.arange(300))
+    for sink_ in mon.alert_sinks:
+        sink_.write(alerts)
+    mon.close()  # waits for the broker's PUBACKs
+    deadline = time.monotonic() + 10
+    while len(got) < len(alerts) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    sub.disconnect()
+    sub.loop_stop()
+    assert len(alerts) > 0 and got == alerts
+    with pytest.raises(ValueError, match="wildcards"):
+        MQTTAlertSink(f"mqtt://{host}:{port}/a/#")
