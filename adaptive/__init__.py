@@ -15,6 +15,7 @@ from adaptive.fhddm import FHDDM
 from adaptive.hddm_a import HDDM_A, HDDMA
 from adaptive.hddm_w import HDDM_W, HDDMW
 from adaptive.kswin import KSWIN
+from adaptive.torch_fleet import TorchFleet
 
 # --- calibration / evaluation (issue 5) ---
 # isort: split
@@ -55,6 +56,7 @@ __all__ = [
     "PrequentialResult",
     "Report",
     "SensorMonitor",
+    "TorchFleet",
     "calibrate",
     "estimate_arl0",
     "evaluate_alarms",

@@ -44,7 +44,10 @@ def _step(st, x, p):
     w = int(p[0])
     count = int(st[2])
     head = int(st[3])
-    st[_HEAD + (head + count) % w] = x
+    tail = head + count  # ring-buffer slot of the new bit (no integer division: hot path)
+    if tail >= w:
+        tail -= w
+    st[_HEAD + tail] = x
     count += 1
     st[4] += x
     if count == w:
@@ -54,15 +57,19 @@ def _step(st, x, p):
         short_drift = False
         if p[2] > 0.0:
             ones = 0.0  # ones among the latest short_window_size bits (exact: integers)
-            for i in range(w - int(p[2]), w):
-                ones += st[_HEAD + (head + i) % w]
+            i = head + w - int(p[2])  # the latest short_window_size slots, oldest first
+            for _ in range(int(p[2])):
+                if i >= w:
+                    i -= w
+                ones += st[_HEAD + i]
+                i += 1
             u_s = ones / p[2]
             if st[6] < u_s:
                 st[6] = u_s
             short_drift = st[6] - u_s > p[4]
         st[0] = 1.0 if (st[5] - u > p[3]) or short_drift else 0.0
         st[4] -= st[_HEAD + head]  # the oldest bit leaves the window
-        head = (head + 1) % w
+        head = head + 1 if head + 1 < w else 0
         count -= 1
     st[2] = count
     st[3] = head
