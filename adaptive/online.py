@@ -384,8 +384,7 @@ class OnlineLearner:
         t, yt = t[keep], yt[keep]
         if by_id is not None:
             self._by_id.pop(by_id, None)
-        else:
-            self._arrive(t)
+        self._arrive(t)  # inputs reach the monitor when given to learn_* (with id: at the label)
         if by_id is None and self.delay > 0:
             for i in range(t.shape[0]):
                 self._pending.append((t[i:i + 1], yt[i:i + 1]))
