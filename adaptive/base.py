@@ -14,7 +14,10 @@ the drift flag and ``st[1]`` the warning flag of the last update; the step kerne
 The same compiled step serves the three ways of feeding a detector: ``update(x)`` (one value),
 ``update_many(values)`` (a 1-D array, one stream) and :class:`Fleet` (state arrays of shape
 (S, F), values of shape (T, S) or a sequence of (stream, value) events). They agree by
-construction. The plain reference is the same source run by the interpreter: with
+construction. Per detector, :func:`_make_runners` compiles (and caches on disk) the drivers
+with the step inlined: a dense (T, S) loop, an events loop, and a single-value entry point
+that takes the rows by address, which is what makes ``update(x)`` cost about one River update.
+The plain reference is the same source run by the interpreter: with
 ``NUMBA_DISABLE_JIT=1`` every kernel is ordinary Python, and the test suite checks both modes
 against each other and against River.
 """
@@ -155,9 +158,14 @@ _ENTRIES: dict = {}  # step kernel -> compiled entry point of run_at (None: unav
 def _entry_point(step):
     """The compiled (intp, intp, float64, intp, intp) entry of run_at, or None without JIT."""
     if step not in _ENTRIES:
-        ok = numba is not None and not numba.config.DISABLE_JIT
-        i, f = (numba.types.intp, numba.types.float64) if ok else (None, None)
-        _ENTRIES[step] = _runners(step)[2].compile((i, i, f, i, i)) if ok else None
+        entry = None
+        if numba is not None and not numba.config.DISABLE_JIT:
+            i, f = numba.types.intp, numba.types.float64
+            try:
+                entry = _runners(step)[2].compile((i, i, f, i, i))
+            except Exception:  # noqa: BLE001 - the dispatcher path below stays correct
+                entry = None
+        _ENTRIES[step] = entry
     return _ENTRIES[step]
 
 

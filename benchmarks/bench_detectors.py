@@ -15,7 +15,8 @@ and reacts to a drop, gets 1 - bits).
   ``for x in values: det.update(x); det.drift_detected``.
 - ``adaptive/<det>-update-single``: 100,000 calls of ``det.update(x)`` and a read of
   ``det.drift_detected`` on both sides (the River-style loop).
-- ``adaptive/<det>-fleet-1000x10000``: ours one ``Fleet(det, 1000).update(values (10000, 1000))``
+- ``adaptive/<det>-fleet-1000x10000``: every tenth stream changes at step 5,000 (mean +1, or
+  error rate 0.1 -> 0.5); ours one ``Fleet(det, 1000).update(values (10000, 1000))``
   (10**7 updates); River 1000 detector objects updated step by step on the first 100 steps
   (10**5 updates; all 10**7 would take minutes) -- ``items`` says how many each side did, so
   the per-update throughputs compare (``extra_info["river_steps"]``).
@@ -177,6 +178,10 @@ def _fleet_values(name: str) -> np.ndarray:
     v = _values(name, (N_STEPS, N_STREAMS), 2)  # (T, S); shift at 50,000 is beyond T: add one
     if name in ("page_hinkley", "cusum", "ewma"):
         v[N_STEPS // 2:, ::10] += 1.0
+    else:  # every tenth stream: error rate 0.1 -> 0.5 at T/2 (FHDDM: rate of ones 0.9 -> 0.5)
+        rng = np.random.default_rng(3)
+        bits = (rng.random((N_STEPS - N_STEPS // 2, N_STREAMS // 10)) < 0.5).astype(np.float64)
+        v[N_STEPS // 2:, ::10] = 1.0 - bits if name == "fhddm" else bits
     return v
 
 
