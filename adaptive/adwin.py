@@ -28,7 +28,6 @@ Proceedings of the 2007 SIAM International Conference on Data Mining, 443-448, 2
 
 from __future__ import annotations
 
-import functools
 import math
 
 import numpy as np
@@ -236,44 +235,6 @@ def _step(st, x, p):
     return NONE
 
 
-# -- single-value fast path -----------------------------------------------------------------
-# Calling a numba dispatcher with array arguments costs ~1 us (type dispatch and unboxing of two
-# arrays), twice River's whole ADWIN.update. `update(x)` instead calls the compiled entry point
-# of a wrapper that takes the two rows as raw addresses (plain ints), with the same `_step`.
-try:
-    import numba
-    from numba import types
-    from numba.extending import intrinsic
-
-    @intrinsic
-    def _f64_ptr(typingctx, addr):
-        sig = types.CPointer(types.float64)(types.intp)
-
-        def codegen(context, builder, signature, args):
-            return builder.inttoptr(args[0], context.get_value_type(signature.return_type))
-
-        return sig, codegen
-
-    @numba.njit(cache=True)
-    def _step_at(st_addr, n_st, p_addr, n_p, x):
-        st = numba.carray(_f64_ptr(st_addr), (n_st,))  # (F,) the detector's own row
-        p = numba.carray(_f64_ptr(p_addr), (n_p,))  # (P,)
-        return _step(st, x, p)
-
-except ImportError:  # pragma: no cover - numba is a dependency
-    numba = None
-
-_fast_entry: list = []  # [entry point] once compiled, [None] where unavailable
-
-
-def _fast_step():
-    if not _fast_entry:
-        ok = numba is not None and not numba.config.DISABLE_JIT
-        sig = (types.intp, types.intp, types.intp, types.intp, types.float64) if ok else None
-        _fast_entry.append(_step_at.compile(sig) if ok else None)
-    return _fast_entry[0]
-
-
 def _check_int(name: str, value: object, low: int, high: int = 2**31 - 1) -> None:
     if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or not (
         low <= value <= high
@@ -351,46 +312,15 @@ class ADWIN(Detector):
         _check_int("min_window_length", min_window_length, 1)
         _check_int("grace_period", grace_period, 0)
         self._check_nan_policy()
-        self._fast = None  # (row, the kernel bound to the addresses of row and params)
         self._reset()
 
     def _state_size(self) -> int:
         return state_size(self.max_buckets)
 
-    def update(self, x: float | bool) -> None:
-        """Update with one value; read ``drift_detected`` afterwards."""
-        fast = self._fast
-        # the bound addresses are those of the current rows (load_state_dict and Fleet.stream
-        # replace the state row: then the slow path below binds the new one); x - x == 0 is
-        # False for inf and nan, which take the checked path
-        if fast is not None and fast[0] is self._row:
-            tx = type(x)
-            if (tx is float or tx is int) and x - x == 0:
-                fast[1](x)
-                return
-        super().update(x)
-        self._bind_fast()
-
     @property
     def drift_detected(self) -> bool:
         """True when the last update signalled a drift (the next update resets the detector)."""
         return self._row.item(0) != 0.0  # .item: a Python float, half the cost of row[0]
-
-    def _bind_fast(self) -> None:
-        row, prow, entry = self._row, self._prow, _fast_step()
-        ok = entry is not None and all(
-            a.dtype == np.float64 and a.flags.c_contiguous and a.flags.writeable
-            for a in (row, prow)
-        )
-        self._fast = (
-            (row, functools.partial(entry, row.ctypes.data, row.size, prow.ctypes.data, prow.size))
-            if ok else None
-        )
-
-    def __getstate__(self) -> dict:
-        state = self.__dict__.copy()
-        state["_fast"] = None  # raw addresses are meaningless in another process or copy
-        return state
 
     @property
     def width(self) -> int:
