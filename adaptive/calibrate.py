@@ -46,7 +46,7 @@ from typing import Any
 
 import numpy as np
 
-from adaptive.base import DRIFT, Detector, kernel
+from adaptive.base import DRIFT, Detector, Fleet, kernel
 from adaptive.synthetic import check_model, check_reference, null_values
 
 # class name -> (threshold parameter, +1 if ARL0 grows with it / -1 if it shrinks,
@@ -199,14 +199,10 @@ def _simulate_grid(detector: Detector, param: str | None, grid: np.ndarray, null
     All candidates read the same R streams (common random numbers).
     """
     g, r = grid.size, n_streams
-    # the fleet's arrays, stream s = i * R + j: each candidate's parameter row comes from a
-    # validated clone (rows may hold derived values), as Fleet builds them
-    rows = [detector if param is None else detector.clone(**{param: float(v)}) for v in grid]
-    params = np.repeat(np.stack([d._param_row() for d in rows]), r, axis=0)  # (G*R, P)
-    state = np.zeros((g * r, detector._state_size()), dtype=np.float64)  # (G*R, F)
+    per_stream = {} if param is None else {param: np.repeat(grid, r)}
+    fleet = Fleet(detector, g * r, **per_stream)  # stream s = i * R + j; validates each value
+    state, params = fleet._state, fleet._params  # (G*R, F), (G*R, P), run in place below
     step, init = type(detector)._step, type(detector)._init
-    for s in range(g * r):
-        init(state[s], params[s])
     col = np.tile(np.arange(r, dtype=np.int64), g)  # (G*R,) row of the values block
     alarms = np.zeros(g * r, dtype=np.int64)
     rng = np.random.default_rng(seed)
