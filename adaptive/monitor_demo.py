@@ -1,8 +1,8 @@
 """Demo: the sensor monitor on a simulated plant (``run_demo(out_dir)``, under 30 s).
 
-Writes ``plant.csv`` (wide: 40 sensors, 5000 time steps; three sensors drift: a mean step,
+Writes ``plant.csv`` (wide: 24 sensors, 5000 time steps; three sensors drift: a mean step,
 a slow ramp and a variance increase; a few malformed cells), runs ``python -m adaptive monitor``'s
-code path on it with PageHinkley calibrated per sensor to ARL0 = 100000 readings on each
+code path on it with PageHinkley calibrated per sensor to ARL0 = 50000 readings on each
 sensor's first 500 readings, prints the alerts, and draws ``timeline.png``.
 """
 
@@ -16,17 +16,17 @@ import numpy as np
 
 def _write_plant(path: str, seed: int = 0) -> dict[str, int]:
     rng = np.random.default_rng(seed)
-    n_steps, n_sensors = 5000, 40
+    n_steps, n_sensors = 5000, 24
     scale = rng.uniform(0.5, 3.0, n_sensors)  # each sensor has its own noise level (units)
     base = rng.uniform(10.0, 100.0, n_sensors)
     v = base + scale * rng.normal(size=(n_steps, n_sensors))  # (T, S)
-    onsets = {"press-04": 3000, "oven-09": 2500, "pump-26": 3500}
+    onsets = {"press-04": 3000, "oven-09": 2500, "pump-22": 3500}
     names = [f"{['press', 'oven', 'pump', 'fan'][i % 4]}-{i:02d}" for i in range(n_sensors)]
     i = names.index("press-04")
     v[3000:, i] += 1.5 * scale[i]  # step
     i = names.index("oven-09")
     v[2500:, i] += np.linspace(0.0, 3.0, n_steps - 2500) * scale[i]  # ramp
-    i = names.index("pump-26")
+    i = names.index("pump-22")
     v[3500:, i] = base[i] + 3.0 * scale[i] * rng.normal(size=n_steps - 3500)  # variance x3
     cells = np.char.mod("%.3f", v).astype(object)
     cells[100, 5] = "ERR"  # a few malformed cells: they go to the dead letters
@@ -54,8 +54,8 @@ def run_demo(out_dir: str) -> str:
     from adaptive.sources import CSVSource
 
     # the library path of `python -m adaptive monitor` (the CLI has no --calibrate-options)
-    mon = SensorMonitor(PageHinkley(), calibrate_first=500, arl0=100_000,
-                        calibrate_options={"n_streams": 20, "max_steps": 20_000},
+    mon = SensorMonitor(PageHinkley(), calibrate_first=500, arl0=50_000,
+                        calibrate_options={"n_streams": 8, "max_steps": 100_000},
                         alert_sinks=[JSONLSink(alerts)],
                         dead_letters=DeadLetters(os.path.join(out_dir, "dl.jsonl")),
                         state_path=os.path.join(out_dir, "state.json"),
@@ -75,6 +75,6 @@ def run_demo(out_dir: str) -> str:
     table = "\n".join(lines)
     print(table)
     plot_timeline(alerts, data, os.path.join(out_dir, "timeline.png"), max_sensors=8)
-    return (f"{len(found)} alerts on 40 sensors x 5000 readings (drifting: "
+    return (f"{len(found)} alerts on 24 sensors x 5000 readings (drifting: "
             f"{', '.join(onsets)}); dead letters {summary['dead_by_reason']}; "
             f"timeline.png, alerts.jsonl, dl.jsonl in {out_dir}")
