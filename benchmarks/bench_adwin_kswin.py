@@ -7,7 +7,7 @@ premise of the speed comparison). Alarm counts and the first detection delays ar
 
 Workloads (seeded; values are float64, River gets the same values as Python floats):
 
-- ``adaptive/adwin-update_many``: 200,000 values, N(0, 1) with a mean shift of +1 every 50,000;
+- ``adaptive/adwin-update_many``: 10**6 values, N(0, 1) with a mean shift of +1 every 250,000;
   ours ``ADWIN().update_many(values)``, River ``for x in values: det.update(x);
   det.drift_detected``.
 - ``adaptive/kswin-update_many``: 3,000 values, N(0, 1) with a shift of +1.5 at 1,500,
@@ -89,7 +89,7 @@ def _write_quality() -> None:
 
 
 # -- ADWIN, one stream ----------------------------------------------------------------------
-ADWIN_VALUES = _shifted(200_000, 50_000, 1.0, seed=0)
+ADWIN_VALUES = _shifted(1_000_000, 250_000, 1.0, seed=0)
 _adwin_ref = _river_loop(river_drift.ADWIN(), ADWIN_VALUES.tolist())  # computed once
 
 
@@ -115,7 +115,7 @@ def test_adwin_update_many_river(benchmark):
         out["drift"] = _river_loop(river_drift.ADWIN(), values)
 
     _label(benchmark, "adaptive/adwin-update_many", "river", ADWIN_VALUES.size)
-    benchmark.pedantic(run, rounds=3, warmup_rounds=0)
+    benchmark.pedantic(run, rounds=5, warmup_rounds=0)
     assert out["drift"] == _adwin_ref
     _record("adaptive/adwin-update_many", benchmark, "river", len(values), out["drift"])
 
@@ -132,17 +132,17 @@ def test_adwin_update_single_ours(benchmark):
     out = {}
     _single(ADWIN())  # compile and bind the fast path outside the timing
     _label(benchmark, "adaptive/adwin-update-single", "ours", len(SINGLE_VALUES))
-    benchmark.pedantic(lambda: out.update(d=_single(ADWIN())), rounds=5, warmup_rounds=1)
-    assert out["d"] == [t for t in _adwin_ref if t < 100_000]
+    benchmark.pedantic(lambda: out.update(d=_single(ADWIN())), rounds=11, warmup_rounds=1)
+    assert out["d"] == [t for t in _adwin_ref if t < len(SINGLE_VALUES)]
     _record("adaptive/adwin-update-single", benchmark, "ours", len(SINGLE_VALUES), out["d"])
 
 
 def test_adwin_update_single_river(benchmark):
     out = {}
     _label(benchmark, "adaptive/adwin-update-single", "river", len(SINGLE_VALUES))
-    benchmark.pedantic(lambda: out.update(d=_single(river_drift.ADWIN())), rounds=5,
+    benchmark.pedantic(lambda: out.update(d=_single(river_drift.ADWIN())), rounds=11,
                        warmup_rounds=1)
-    assert out["d"] == [t for t in _adwin_ref if t < 100_000]
+    assert out["d"] == [t for t in _adwin_ref if t < len(SINGLE_VALUES)]
     _record("adaptive/adwin-update-single", benchmark, "river", len(SINGLE_VALUES), out["d"])
 
 
