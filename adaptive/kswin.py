@@ -345,7 +345,10 @@ class KSWIN(Detector):
         self.stat_size = stat_size
         self.seed = seed
         # a list copy: an iterator would be spent by the first read, an array breaks ==
-        self.window = None if window is None else [float(v) for v in window]
+        try:
+            self.window = None if window is None else [float(v) for v in window]
+        except (TypeError, ValueError) as err:
+            raise ValueError(f"window must be an iterable of numbers or None: {err}") from None
         self.nan_policy = nan_policy
         if isinstance(alpha, bool) or not isinstance(alpha, (int, float, np.number)) or not (
             0.0 <= alpha <= 1.0

@@ -265,6 +265,8 @@ def test_nan_policy():
     ({"seed": 2**53}, "seed="),
     ({"seed": "abc"}, "seed="),
     ({"window": [1.0, float("nan")]}, "window"),
+    ({"window": ["a"]}, "window must be an iterable of numbers"),
+    ({"window": 3}, "window must be an iterable of numbers"),
     ({"nan_policy": "zero"}, "nan_policy"),
 ])
 def test_bad_parameters(kwargs, match):
