@@ -226,6 +226,8 @@ class Alarms(NamedTuple):
 def _as_float_array(values: Any, name: str) -> np.ndarray:
     if isinstance(values, np.ndarray) and values.dtype == np.float64:
         return values
+    if isinstance(values, (str, bytes)) or np.asarray(values).dtype.kind in "USV":
+        raise ValueError(f"{name} must be numeric, got text: {values!r:.80}")
     try:
         arr = np.asarray(values, dtype=np.float64)
     except (TypeError, ValueError) as err:
@@ -296,6 +298,8 @@ class Detector:
     def _check_value(self, x: Any) -> float | None:
         if isinstance(x, (bool, np.bool_)):
             return float(x)
+        if isinstance(x, (str, bytes)):  # float("1.5") would convert text silently
+            raise ValueError(f"x={x!r} is not a number")
         try:
             v = float(x)
         except (TypeError, ValueError):

@@ -25,6 +25,17 @@ from adaptive.ewma import EWMA
 from adaptive.page_hinkley import PageHinkley
 
 
+def _sqrt(v: torch.Tensor) -> torch.Tensor:
+    """Correctly rounded square root, as numba's (IEEE) sqrt.
+
+    torch's CPU kernel for float64 is not correctly rounded (its vectorised sqrt can be one ulp
+    off), so on the CPU the root is taken by NumPy; CUDA's double sqrt is IEEE round-to-nearest.
+    """
+    if v.device.type == "cpu":
+        return torch.from_numpy(np.sqrt(v.numpy()))
+    return torch.sqrt(v)
+
+
 def _pos(v: torch.Tensor) -> torch.Tensor:
     """max(0.0, v) with Python's semantics (0.0 unless v > 0), as the numba kernel computes."""
     return torch.where(v > 0.0, v, torch.zeros_like(v))
@@ -58,7 +69,7 @@ def _warm_up(st, x, p, mu_col, sigma_col):
     m2 = st[:, 8] + (x - mean_old) * (x - mean)
     end = warm & (n >= p[:, 4])
     mu = torch.where(end & torch.isnan(p[:, 2]), mean, st[:, mu_col])
-    sigma = torch.where(end & torch.isnan(p[:, 3]), torch.sqrt(m2 / (n - 1.0)), st[:, sigma_col])
+    sigma = torch.where(end & torch.isnan(p[:, 3]), _sqrt(m2 / (n - 1.0)), st[:, sigma_col])
     return n, warm, end, torch.where(warm, mean, st[:, 7]), torch.where(warm, m2, st[:, 8]), \
         mu, sigma
 
@@ -87,7 +98,7 @@ def _ewma_step(st, x, p):
     t = st[:, 3] + 1.0
     z = lam * x + (1.0 - lam) * st[:, 4]
     f = st[:, 9] * ((1.0 - lam) * (1.0 - lam))
-    width = st[:, 6] * torch.sqrt(lam / (2.0 - lam) * (1.0 - f))
+    width = st[:, 6] * _sqrt(lam / (2.0 - lam) * (1.0 - f))
     dev = torch.abs(z - st[:, 5])
     drift = (dev > p[:, 1] * width) & ~warm
     warn = ~drift & (dev > p[:, 5] * width) & ~warm  # nan warning_L: never

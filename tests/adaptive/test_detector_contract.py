@@ -272,6 +272,10 @@ def test_nan_raise_and_skip(spec):
     np.testing.assert_array_equal(fleet.stream(0)._row, skip._row)
     with pytest.raises(ValueError, match="not a number"):
         det.update("abc")
+    with pytest.raises(ValueError, match="not a number"):
+        det.update("1.0")  # text is not silently converted
+    with pytest.raises(ValueError, match="numeric"):
+        det.update_many(["0", "1"])
 
 
 @pytest.mark.parametrize("spec", [s for s in DETECTORS if s.cls._binary], ids=repr)
