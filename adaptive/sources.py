@@ -147,7 +147,7 @@ def _parse_token(buf, a, b, pow10):
     dot = False
     i = a
     while i < b:
-        c = buf[i]
+        c = int(buf[i])  # a Python/int64 int: numpy's uint8 arithmetic would wrap (reference)
         if 48 <= c <= 57:
             seen = True
             if m == 0 and c == 48:
@@ -179,7 +179,7 @@ def _parse_token(buf, a, b, pow10):
         while i < b and 48 <= buf[i] <= 57:
             if e > 10000:
                 return np.nan, _SLOW
-            e = e * 10 + (buf[i] - 48)
+            e = e * 10 + (int(buf[i]) - 48)
             i += 1
         if eneg:
             e = -e

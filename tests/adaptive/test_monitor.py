@@ -274,3 +274,28 @@ def test_calibration_failure_is_counted_not_fatal():
     with pytest.raises(ValueError, match="n_streams"):
         SensorMonitor(PageHinkley(), calibrate_first=10, arl0=50,
                       calibrate_options={"n_streams": 0})
+
+
+def test_scanner_reference_mode_equals_compiled(tmp_path):
+    """The compiled CSV scanner run as plain Python (NUMBA_DISABLE_JIT=1) gives the same bits."""
+    import os
+    import subprocess
+    import sys
+
+    from adaptive.sources import parse_wide_bytes
+
+    rng = np.random.default_rng(4)
+    toks = ["1.5", "-0.25", "", "abc", "nan", "1e-7", "123456789.123456789", " 7 ", "+.5"]
+    rows = [f"{t}," + ",".join(rng.choice(toks, 3)) for t in range(40)] + ["40,1", "41,2,3,4,5"]
+    data = ("\n".join(rows) + "\n").encode()
+    (tmp_path / "d.csv").write_bytes(data)
+    code = ("import json, sys\nfrom adaptive.sources import parse_wide_bytes\n"
+            "ts, v, dead = parse_wide_bytes(open(sys.argv[1], 'rb').read(), ['a','b','c'], 0)\n"
+            "print(json.dumps([ts, [x.hex() for x in v.ravel().tolist()], dead]))\n")
+    root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+    env = {**os.environ, "NUMBA_DISABLE_JIT": "1", "PYTHONPATH": root}
+    r = subprocess.run([sys.executable, "-c", code, str(tmp_path / "d.csv")], env=env,
+                       capture_output=True, text=True, timeout=120, cwd=root)
+    assert r.returncode == 0, r.stderr
+    ts, v, dead = parse_wide_bytes(data, ["a", "b", "c"], 0)
+    assert json.loads(r.stdout) == [ts, [x.hex() for x in v.ravel().tolist()], dead]
