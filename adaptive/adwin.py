@@ -160,7 +160,9 @@ def _surely_no_cut(n0, n1, u0, u1, mwl, var_w, dprime):
     y = d * qq - lin
     if y <= -1e-9 * lin:
         return True
-    return y > 0.0 and y * y <= (1.0 - 1e-9) * (2.0 * (a + b) * qq * var_w * dprime) * pp * pp
+    rhs = (1.0 - 1e-9) * (2.0 * (a + b) * qq * var_w * dprime) * pp * pp
+    # an overflowed bound proves nothing (inf <= inf): leave such splits to the exact test
+    return y > 0.0 and y * y <= rhs and rhs < math.inf
 
 
 @kernel
