@@ -383,6 +383,23 @@ class SensorMonitor:
             names = sensors
         return self._detect(sidx, vals, ts, offs, names)
 
+    def update_coded(self, names: list[str], codes: np.ndarray, values: np.ndarray,
+                     timestamps: Any, offsets: np.ndarray) -> list[dict[str, Any]]:
+        """Readings (K,) whose sensors are ``names[codes[k]]`` (U distinct names), in arrival
+        order; the values are finite (the parser made the rest dead letters)."""
+        ids = self._sensor_ids(list(names))  # (U,)
+        codes = np.asarray(codes, dtype=np.int64)
+        sidx = ids[codes] if codes.size else codes  # (K,)
+        vals = np.asarray(values, dtype=np.float64)
+        offs = np.asarray(offsets, dtype=np.int64)
+        ts = timestamps
+        if (ids < 0).any():
+            self._drop(sidx, _RowView(names, codes), vals, offs)
+            keep = np.flatnonzero(sidx >= 0)
+            sidx, vals, offs, codes = sidx[keep], vals[keep], offs[keep], codes[keep]
+            ts = _RowView(timestamps, keep)
+        return self._detect(sidx, vals, ts, offs, _RowView(names, codes))
+
     def update_wide(self, columns: list[str], values: np.ndarray, timestamps: list,
                     offsets: np.ndarray) -> list[dict[str, Any]]:
         """A block of rows (T, C) of C sensor columns; NaN cells are skipped (the parser already
@@ -569,7 +586,10 @@ class SensorMonitor:
     def process(self, batch: Batch) -> list[dict[str, Any]]:
         """One source batch: dead letters written, readings detected, alerts written."""
         self.dead_letters.write(batch.dead)
-        if batch.kind == "wide":
+        if batch.kind == "coded":
+            alerts = self.update_coded(batch.sensors, batch.codes, batch.values,
+                                       batch.timestamps, batch.offsets)
+        elif batch.kind == "wide":
             alerts = self.update_wide(batch.sensors, batch.values, batch.timestamps,
                                       batch.offsets)
         else:

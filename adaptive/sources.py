@@ -81,6 +81,8 @@ class Batch(NamedTuple):
     ``position`` is where to resume after this batch; ``n_records`` counts source records;
     ``acks`` holds MQTT message ids to acknowledge once the batch is checkpointed;
     ``duplicates`` counts redelivered MQTT messages dropped by ``seq``/``timestamp``.
+    ``kind="coded"`` (long CSV): ``sensors`` are the U distinct names and ``codes`` (K,) index
+    them.
     """
 
     kind: str
@@ -93,6 +95,7 @@ class Batch(NamedTuple):
     n_records: int
     acks: list = []
     duplicates: int = 0
+    codes: np.ndarray | None = None
 
 
 def _float_or_none(tok: str) -> float | None:
@@ -286,6 +289,135 @@ def _cell_text(data: bytes, row_start: int, c: int) -> str:
     return row.split(b",")[c + 1].decode("utf-8", "replace").strip()
 
 
+@kernel
+def _scan_long(buf, it, isn, iv, pow10, vals, status, spans, hashes, n_fields):
+    """Rows of 3 fields -> spans (T, 3, 2) of (timestamp, sensor, value) in file order of
+    it/isn/iv, vals/status (T,), FNV-1a 64-bit hashes of the sensor names (T,), n_fields (T,)."""
+    n = buf.shape[0]
+    line = 0
+    field = 0
+    i = 0
+    while i < n:
+        start = i
+        while i < n and buf[i] != 44 and buf[i] != 10:
+            i += 1
+        if field < 3:
+            end = i
+            if (i >= n or buf[i] == 10) and end > start and buf[end - 1] == 13:
+                end -= 1
+            spans[line, field, 0] = start  # by file position; it/isn/iv pick them below
+            spans[line, field, 1] = end
+        field += 1
+        if i >= n or buf[i] == 10:
+            n_fields[line] = field
+            line += 1
+            field = 0
+        i += 1
+    for r in range(line):
+        if n_fields[r] != 3:
+            continue
+        v, st = _parse_token(buf, spans[r, iv, 0], spans[r, iv, 1], pow10)
+        vals[r] = v
+        status[r] = st
+        h = np.uint64(14695981039346656037)
+        for k in range(spans[r, isn, 0], spans[r, isn, 1]):
+            h = (h ^ np.uint64(buf[k])) * np.uint64(1099511628211)
+        hashes[r] = h
+
+
+@kernel
+def _same_names(buf, spans, isn, rows, rep):
+    """True when every row's sensor bytes equal those of its hash's representative row."""
+    for k in range(rows.shape[0]):
+        r, q = rows[k], rep[k]
+        a, b = spans[r, isn, 0], spans[r, isn, 1]
+        c, d = spans[q, isn, 0], spans[q, isn, 1]
+        if b - a != d - c:
+            return False
+        for m in range(b - a):
+            if buf[a + m] != buf[c + m]:
+                return False
+    return True
+
+
+class _Spans:
+    """``view[k]``: the text of field span k of ``data`` (timestamps, decoded on demand)."""
+
+    def __init__(self, data: bytes, spans: np.ndarray):
+        self.data, self.spans = data, spans
+
+    def __getitem__(self, k: int) -> str:
+        a, b = self.spans[int(k)]
+        return self.data[int(a):int(b)].decode("utf-8", "replace")
+
+
+def parse_long_bytes(data: bytes, order: tuple[int, int, int], first_offset: int):
+    """Long rows on raw bytes with the compiled scanner.
+
+    Returns (names (U,) in order of first appearance, codes (K,) into names, values (K,),
+    timestamps (K,) decoded on access, offsets (K,), dead letters).
+
+    Examples
+    --------
+    >>> names, codes, v, ts, offs, dead = parse_long_bytes(
+    ...     b"0,a,1.5\\n1,b,oops\\n2,a,2\\n3,c\\n", (0, 1, 2), 0)
+    >>> names, codes.tolist(), v.tolist(), ts[1], offs.tolist(), [d["reason"] for d in dead]
+    (['a'], [0, 0], [1.5, 2.0], '2', [0, 2], ['non_numeric', 'wrong_field_count'])
+    """
+    it, isn, iv = order
+    buf = np.frombuffer(data, dtype=np.uint8)
+    n_rows = data.count(b"\n") + (0 if data.endswith(b"\n") or not data else 1)
+    vals = np.full(n_rows, np.nan)
+    status = np.full(n_rows, _EMPTY, dtype=np.int8)
+    spans = np.zeros((n_rows, 3, 2), dtype=np.int64)
+    hashes = np.zeros(n_rows, dtype=np.uint64)
+    n_fields = np.zeros(n_rows, dtype=np.int64)
+    _scan_long(buf, it, isn, iv, _POW10, vals, status, spans, hashes, n_fields)
+    good = n_fields == 3
+    empty_name = spans[:, isn, 1] == spans[:, isn, 0]
+    bad = ~good | empty_name | (status != _OK) | ~np.isfinite(vals)
+    dead: list[dict] = []
+    if bad.any():
+        for r in np.flatnonzero(bad).tolist():
+            line_start = int(spans[r, 0, 0])  # every row has a first field, maybe empty
+            line_end = data.find(b"\n", line_start)
+            raw = data[line_start: line_end if line_end >= 0 else len(data)].decode(
+                "utf-8", "replace").rstrip("\r")
+            off = first_offset + r
+            sensor = data[spans[r, isn, 0]: spans[r, isn, 1]].decode("utf-8", "replace")
+            if not good[r]:
+                dead.append(_dead("wrong_field_count", raw, off))
+            elif empty_name[r]:
+                dead.append(_dead("missing_sensor", raw, off))
+            elif status[r] == _EMPTY:
+                dead.append(_dead("missing_value", raw, off, sensor))
+            elif status[r] == _SLOW:
+                tok = data[spans[r, iv, 0]: spans[r, iv, 1]].decode("utf-8", "replace")
+                v = _float_or_none(tok)
+                if v is None:
+                    dead.append(_dead("non_numeric", raw, off, sensor))
+                elif not math.isfinite(v):
+                    dead.append(_dead("non_finite", raw, off, sensor))
+                else:
+                    vals[r] = v
+                    bad[r] = False
+            else:
+                dead.append(_dead("non_finite", raw, off, sensor))
+    rows = np.flatnonzero(~bad)
+    uniq, first, inv = np.unique(hashes[rows], return_index=True, return_inverse=True)
+    order_u = np.argsort(first, kind="stable")  # names in order of first appearance
+    rank = np.empty_like(order_u)
+    rank[order_u] = np.arange(order_u.size)
+    codes = rank[inv.reshape(-1)]
+    rep_rows = rows[first]  # (U,) one row per distinct hash
+    if not _same_names(buf, spans, isn, rows, rep_rows[inv.reshape(-1)]):
+        raise RuntimeError("64-bit hash collision between two sensor names")  # pragma: no cover
+    names = [data[spans[q, isn, 0]: spans[q, isn, 1]].decode("utf-8", "replace")
+             for q in rep_rows[order_u].tolist()]
+    ts = _Spans(data, spans[rows, it])
+    return names, codes, vals[rows], ts, (first_offset + rows).astype(np.int64), dead
+
+
 def parse_wide(lines: list[str], columns: list[str], first_offset: int):
     """Rows ``timestamp,v1,...,vC`` -> (timestamps (T,), values (T, C), dead letters).
 
@@ -365,8 +497,9 @@ def parse_long(lines: list[str], order: tuple[int, int, int], first_offset: int)
                 v = _float_or_none(tok)
                 if v is None:
                     good[k] = False
-                    reason = "missing_value" if not tok.strip() else "non_numeric"
-                    dead.append(_dead(reason, lines[k], first_offset + k, sensors[k]))
+                    if sensors[k]:  # a row without a sensor is a missing_sensor dead letter
+                        reason = "missing_value" if not tok.strip() else "non_numeric"
+                        dead.append(_dead(reason, lines[k], first_offset + k, sensors[k]))
                 else:
                     vals[k] = v
         fin = np.isfinite(vals)
@@ -374,11 +507,10 @@ def parse_long(lines: list[str], order: tuple[int, int, int], first_offset: int)
         if not fin.all() or bad_sensor:
             keep = fin.copy()
             for k in np.flatnonzero(~fin):
-                if good is None or good[k]:
+                if (good is None or good[k]) and sensors[k]:
                     dead.append(_dead("non_finite", lines[k], first_offset + int(k), sensors[k]))
             for k in bad_sensor:
-                if keep[k]:
-                    dead.append(_dead("missing_sensor", lines[k], first_offset + k))
+                dead.append(_dead("missing_sensor", lines[k], first_offset + k))
                 keep[k] = False
             idx = np.flatnonzero(keep)
             sensors = [sensors[k] for k in idx]
@@ -542,6 +674,13 @@ class CSVSource:
     def _parse_block(self, raw_lines: list[bytes]) -> Batch:
         n_bytes = sum(map(len, raw_lines)) + len(raw_lines)
         data = b"\n".join(raw_lines)
+        if self.format == "long" and b'"' not in data:  # the compiled fast path
+            first = self._row
+            names, codes, vals, ts, offs, dead = parse_long_bytes(data, self._order, first)
+            self._row += len(raw_lines)
+            self._pos += n_bytes
+            return Batch("coded", names, vals, ts, offs, dead,
+                         {"byte": self._pos, "row": self._row}, len(raw_lines), codes=codes)
         if self.format == "wide" and b'"' not in data:  # the compiled fast path
             first = self._row
             ts, vals, dead = parse_wide_bytes(data, self.columns, first)

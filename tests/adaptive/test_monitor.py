@@ -299,3 +299,21 @@ def test_scanner_reference_mode_equals_compiled(tmp_path):
     assert r.returncode == 0, r.stderr
     ts, v, dead = parse_wide_bytes(data, ["a", "b", "c"], 0)
     assert json.loads(r.stdout) == [ts, [x.hex() for x in v.ravel().tolist()], dead]
+
+
+@given(st.lists(st.tuples(st.sampled_from(["a", "b", "", "long-name-7", "é"]), _TOKENS),
+                min_size=1, max_size=12), st.booleans())
+def test_compiled_long_parser_equals_python_parser(rows, bad_row):
+    from adaptive.sources import parse_long_bytes
+
+    lines = [f"{t},{s},{v}" for t, (s, v) in enumerate(rows)]
+    if bad_row:
+        lines.insert(len(lines) // 2, "x,y")
+    s1, v1, t1, o1, d1 = parse_long(lines, (0, 1, 2), 5)
+    names, codes, v2, t2, o2, d2 = parse_long_bytes(("\n".join(lines) + "\n").encode(),
+                                                    (0, 1, 2), 5)
+    assert s1 == [names[c] for c in codes] and t1 == [t2[k] for k in range(len(codes))]
+    np.testing.assert_array_equal(v1, v2)
+    assert o1.tolist() == o2.tolist()
+    key = lambda d: (d["offset"], d["reason"], d.get("sensor"), d["raw"])  # noqa: E731
+    assert sorted(map(key, d1)) == sorted(map(key, d2))
