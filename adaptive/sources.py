@@ -20,8 +20,13 @@ MQTT
     ``seq``; a payload starting with ``[`` is a JSON array of such objects (a batch).
 
 Parsing is chunked: bytes are read in blocks (``chunk_bytes``), split at the last newline, and
-parsed with one ``np.fromstring`` call per block (C-speed strtod, the same rounding as
-``float``); a block that fails the fast path is reparsed row by row to find the bad cells.
+scanned by a compiled kernel per block (``_scan_wide`` / ``_scan_long``): numbers in the usual
+decimal forms are converted exactly (Clinger's fast path, the same double as ``float``), any
+other token (``nan``, ``inf``, 19+ digits, junk) goes to ``float()`` and, if that fails, to the
+dead letters. Long CSVs get their sensor names hashed in the kernel (FNV-1a, collisions
+checked byte by byte), so a block becomes U distinct names and (K,) codes. The plain-Python
+parsers ``parse_wide``/``parse_long`` (used for quoted CSV) are the reference the tests
+compare the kernels against; with ``NUMBA_DISABLE_JIT=1`` the kernels run as Python too.
 
 Sharding and MQTT shared subscriptions
 --------------------------------------

@@ -8,6 +8,8 @@ Workloads (seeded, offline; 1,000 sensors):
   detector per sensor updated reading by reading, alerts built the same way.
 - ``monitor-detect``: the detection stage alone on the parsed (T, S) block.
 - ``monitor-parse-wide-csv``: parsing alone (ours only).
+- ``monitor-e2e-long-csv-PageHinkley``: a long CSV (timestamp,sensor,value) of the same size,
+  1,000 sensors in random interleaving; River's side uses the same parser.
 - ``monitor-mqtt-*``: readings/s through the broker (single-reading messages and JSON batches),
   with the publisher, broker + paho client loop, our parsing and detection timed separately.
 Stage figures go to ``extra_info`` and ``benchmarks/results/monitor_*.json``.
@@ -59,7 +61,7 @@ def _save(name: str, obj: dict) -> None:
 def _ours_e2e(path: str, make, timing: dict):
     mon = SensorMonitor(make())
     t0 = time.perf_counter()
-    src = CSVSource(path, max_rows=100)
+    src = CSVSource(path, max_rows=100 if "long" not in path else 65536)
     parse = detect = 0.0
     alerts = []
     it = src.batches()
@@ -117,6 +119,57 @@ def test_e2e_wide_csv_river(benchmark, wide_csv):
 
     alerts = benchmark.pedantic(run, rounds=1, warmup_rounds=1)
     benchmark.group = "monitor-e2e-wide-csv-PageHinkley"
+    benchmark.extra_info.update(impl="river", items=N_ROWS * N_SENSORS, alerts=len(alerts))
+
+
+@pytest.fixture(scope="module")
+def long_csv(tmp_path_factory):
+    rng = np.random.default_rng(2)
+    n = N_ROWS * N_SENSORS
+    sensor = rng.integers(0, N_SENSORS, n)  # (K,) random interleaving of 1000 sensors
+    v = rng.normal(size=n)
+    path = tmp_path_factory.mktemp("monitor") / "long.csv"
+    with open(path, "w") as f:
+        f.write("timestamp,sensor,value\n")
+        f.write("\n".join(f"{k},s{a},{x:.4f}" for k, (a, x) in
+                          enumerate(zip(sensor.tolist(), v.tolist()))) + "\n")
+    return str(path)
+
+
+def test_e2e_long_csv_ours(benchmark, long_csv):
+    timing: dict = {}
+    alerts = benchmark.pedantic(_ours_e2e, args=(long_csv, DETECTORS["PageHinkley"], timing),
+                                rounds=3, warmup_rounds=1)
+    n = N_ROWS * N_SENSORS
+    benchmark.group = "monitor-e2e-long-csv-PageHinkley"
+    benchmark.extra_info.update(impl="ours", items=n, alerts=len(alerts), **timing,
+                                parse_readings_per_s=n / timing["parse_s"],
+                                detect_readings_per_s=n / timing["detect_s"],
+                                e2e_readings_per_s=n / timing["total_s"])
+    _save("e2e_long_PageHinkley", dict(benchmark.extra_info))
+
+
+def test_e2e_long_csv_river(benchmark, long_csv):
+    drift = pytest.importorskip("river.drift")
+
+    def run():
+        src = CSVSource(long_csv, max_rows=65536)
+        dets: dict = {}
+        alerts = []
+        for b in src.batches():  # the same parser; River's detectors, one per sensor
+            for c, x, off in zip(b.codes.tolist(), b.values.tolist(), b.offsets.tolist()):
+                name = b.sensors[c]
+                d = dets.get(name)
+                if d is None:
+                    d = dets[name] = drift.PageHinkley(threshold=200.0)
+                d.update(x)
+                if d.drift_detected:
+                    alerts.append({"sensor": name, "offset": off, "kind": "drift"})
+        src.close()
+        return alerts
+
+    alerts = benchmark.pedantic(run, rounds=1, warmup_rounds=1)
+    benchmark.group = "monitor-e2e-long-csv-PageHinkley"
     benchmark.extra_info.update(impl="river", items=N_ROWS * N_SENSORS, alerts=len(alerts))
 
 
