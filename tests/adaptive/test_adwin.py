@@ -306,7 +306,7 @@ def test_fast_path_follows_replaced_rows():
 
 
 @settings(max_examples=30)
-@given(seed=st.integers(0, 2**32 - 1), log_scale=st.integers(-10, 10),
+@given(seed=st.integers(0, 2**32 - 1), log_scale=st.integers(-160, 160),
        rel=st.sampled_from([1e-3, 1e-7, 1e-12, 0.0]))
 def test_no_cut_certificate_never_contradicts_the_exact_test(seed, log_scale, rel):
     # splits placed right at the decision boundary: wherever the division-free certificate says
@@ -321,7 +321,7 @@ def test_no_cut_certificate_never_contradicts_the_exact_test(seed, log_scale, re
         n0 = float(rng.integers(int(mwl), 10**int(rng.integers(2, 8)) + int(mwl)))
         n1 = float(rng.integers(int(mwl), 10**int(rng.integers(2, 8)) + int(mwl)))
         width = n0 + n1
-        var_w = scale**2 * rng.uniform(0.0, 4.0)
+        var_w = scale * scale * rng.uniform(0.0, 4.0)  # inf beyond 1e154: no float error
         dprime = math.log(2.0 * math.log(width) / rng.choice([0.002, 0.1, 0.9]))
         m_recip = 1.0 / (n0 - mwl + 1.0) + 1.0 / (n1 - mwl + 1.0)
         eps = math.sqrt(2.0 * m_recip * var_w * dprime) + 2.0 / 3.0 * dprime * m_recip
@@ -332,5 +332,5 @@ def test_no_cut_certificate_never_contradicts_the_exact_test(seed, log_scale, re
         if _surely_no_cut(n0, n1, u0, u1, mwl, var_w, dprime):
             assert not exact_cut
             issued += 1
-    if rel >= 1e-7:  # not vacuous: about half the splits sit below the bound by that much
+    if rel >= 1e-7 and abs(log_scale) <= 100:  # not vacuous: half the splits sit below
         assert issued > 0
