@@ -14,6 +14,8 @@ Streams, 2006.
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 
 from adaptive.base import DRIFT, NONE, WARNING, Detector, kernel
@@ -44,10 +46,17 @@ def _step(st, x, p):
         st[7] += (d - mean_old) * (d - st[6])
         if st[2] > p[0]:
             var = st[7] / (st[5] - 1.0) if st[5] > 1.0 else 0.0  # ddof = 1, as River's Var
-            # River takes var ** 0.5, i.e. C pow(), which differs from sqrt in the last bit
-            # for ~0.1% of inputs; the exponent comes from the parameter row so that numba
-            # also calls pow() instead of folding it into sqrt.
-            p2s = st[6] + 2.0 * var ** p[3]
+            # River takes var ** 0.5, i.e. C pow(), which differs from sqrt in the last bit for
+            # ~0.1% of inputs, and pow() is several times slower. sqrt decides whenever the
+            # comparisons below are far (1e-12 relative) from a tie, where an ulp cannot flip
+            # them and nothing is stored; otherwise (and for a new maximum, which is stored)
+            # pow() is used, with the exponent from the parameter row so that numba calls
+            # pow() instead of folding it into sqrt.
+            p2s = st[6] + 2.0 * math.sqrt(var)
+            level = p2s / st[8]
+            if (st[8] <= 0.0 or level > 1.0 - 1e-12 or abs(level - p[2]) <= 1e-12
+                    or abs(level - p[1]) <= 1e-12):
+                p2s = st[6] + 2.0 * var ** p[3]
             if p2s > st[8]:
                 st[8] = p2s
             elif st[4] > p[0]:
