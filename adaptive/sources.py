@@ -213,7 +213,7 @@ def _scan_wide(buf, n_cols, pow10, vals, status, ts_span, n_fields):
     line = 0
     field = 0
     i = 0
-    while i < n:
+    while i <= n:  # i == n ends the last line (no final newline; it may end with a comma)
         start = i
         while i < n and buf[i] != 44 and buf[i] != 10:
             i += 1
@@ -236,17 +236,18 @@ def _scan_wide(buf, n_cols, pow10, vals, status, ts_span, n_fields):
 
 
 def parse_wide_bytes(data: bytes, columns: list[str], first_offset: int):
-    """Like :func:`parse_wide`, on raw bytes of complete lines, with the compiled scanner.
+    """Like :func:`parse_wide`, on raw bytes of lines joined by newlines (none at the end),
+    with the compiled scanner.
 
     Examples
     --------
-    >>> ts, vals, dead = parse_wide_bytes(b"0,1.5,2\\n1,x,3\\n", ["a", "b"], 0)
+    >>> ts, vals, dead = parse_wide_bytes(b"0,1.5,2\\n1,x,3", ["a", "b"], 0)
     >>> ts, vals.tolist(), dead[0]["reason"], dead[0]["sensor"]
     (['0', '1'], [[1.5, 2.0], [nan, 3.0]], 'non_numeric', 'a')
     """
     n_cols = len(columns)
     buf = np.frombuffer(data, dtype=np.uint8)
-    n_rows = data.count(b"\n") + (0 if data.endswith(b"\n") or not data else 1)
+    n_rows = data.count(b"\n") + 1  # data holds no final newline: b"" is one blank row
     vals = np.full((n_rows, n_cols), np.nan)  # (T, C)
     status = np.full((n_rows, n_cols), _EMPTY, dtype=np.int8)
     ts_span = np.zeros((n_rows, 2), dtype=np.int64)
@@ -302,7 +303,7 @@ def _scan_long(buf, it, isn, iv, pow10, vals, status, spans, hashes, n_fields):
     line = 0
     field = 0
     i = 0
-    while i < n:
+    while i <= n:  # i == n ends the last line (no final newline; it may end with a comma)
         start = i
         while i < n and buf[i] != 44 and buf[i] != 10:
             i += 1
@@ -365,13 +366,13 @@ def parse_long_bytes(data: bytes, order: tuple[int, int, int], first_offset: int
     Examples
     --------
     >>> names, codes, v, ts, offs, dead = parse_long_bytes(
-    ...     b"0,a,1.5\\n1,b,oops\\n2,a,2\\n3,c\\n", (0, 1, 2), 0)
+    ...     b"0,a,1.5\\n1,b,oops\\n2,a,2\\n3,c", (0, 1, 2), 0)
     >>> names, codes.tolist(), v.tolist(), ts[1], offs.tolist(), [d["reason"] for d in dead]
     (['a'], [0, 0], [1.5, 2.0], '2', [0, 2], ['non_numeric', 'wrong_field_count'])
     """
     it, isn, iv = order
     buf = np.frombuffer(data, dtype=np.uint8)
-    n_rows = data.count(b"\n") + (0 if data.endswith(b"\n") or not data else 1)
+    n_rows = data.count(b"\n") + 1  # data holds no final newline: b"" is one blank row
     vals = np.full(n_rows, np.nan)
     status = np.full(n_rows, _EMPTY, dtype=np.int8)
     spans = np.zeros((n_rows, 3, 2), dtype=np.int64)
@@ -651,7 +652,7 @@ class CSVSource:
         return read1(self.chunk_bytes) if read1 is not None else self._f.read(self.chunk_bytes)
 
     def batches(self) -> Iterator[Batch]:
-        """Yield batches until EOF."""
+        """Yield batches until EOF (a last line without its newline is a record too)."""
         rest = b""
         while True:
             data = self._read()
@@ -660,40 +661,45 @@ class CSVSource:
             if eof:
                 if not buf:
                     return
-                cut = len(buf)
-                if not buf.endswith(b"\n"):
-                    buf += b"\n"
+                block, rest = buf, b""
             else:
                 cut = buf.rfind(b"\n") + 1
                 if cut == 0:
                     rest = buf
                     continue
-            rest = buf[cut:] if not eof else b""
-            raw_lines = buf[:cut].split(b"\n")[:-1]
-            step = self.max_rows or len(raw_lines)
-            for i in range(0, len(raw_lines), step):
-                yield self._parse_block(raw_lines[i : i + step])
+                block, rest = buf[:cut], buf[cut:]
+            ends = np.flatnonzero(np.frombuffer(block, dtype=np.uint8) == 10) + 1  # line ends
+            if ends.size == 0 or ends[-1] != len(block):
+                ends = np.append(ends, len(block))  # the unterminated last line at EOF
+            step = self.max_rows or ends.size
+            lo = 0
+            for i in range(0, ends.size, step):
+                hi = int(ends[min(i + step, ends.size) - 1])
+                yield self._parse_block(block[lo:hi])
+                lo = hi
             if eof:
                 return
 
-    def _parse_block(self, raw_lines: list[bytes]) -> Batch:
-        n_bytes = sum(map(len, raw_lines)) + len(raw_lines)
-        data = b"\n".join(raw_lines)
+    def _parse_block(self, piece: bytes) -> Batch:
+        """``piece``: whole lines, each with its newline except perhaps the file's last."""
+        n_bytes = len(piece)
+        data = piece[:-1] if piece.endswith(b"\n") else piece
+        n_lines = data.count(b"\n") + 1
         if self.format == "long" and b'"' not in data:  # the compiled fast path
             first = self._row
             names, codes, vals, ts, offs, dead = parse_long_bytes(data, self._order, first)
-            self._row += len(raw_lines)
+            self._row += n_lines
             self._pos += n_bytes
             return Batch("coded", names, vals, ts, offs, dead,
-                         {"byte": self._pos, "row": self._row}, len(raw_lines), codes=codes)
+                         {"byte": self._pos, "row": self._row}, n_lines, codes=codes)
         if self.format == "wide" and b'"' not in data:  # the compiled fast path
             first = self._row
             ts, vals, dead = parse_wide_bytes(data, self.columns, first)
-            self._row += len(raw_lines)
+            self._row += n_lines
             self._pos += n_bytes
             return Batch("wide", self.columns, vals, ts,
-                         np.arange(first, first + len(raw_lines), dtype=np.int64), dead,
-                         {"byte": self._pos, "row": self._row}, len(raw_lines))
+                         np.arange(first, first + n_lines, dtype=np.int64), dead,
+                         {"byte": self._pos, "row": self._row}, n_lines)
         text = data.decode("utf-8", "replace")
         if "\r" in text:
             text = text.replace("\r", "")

@@ -204,6 +204,17 @@ def test_csv_parse_is_exact(xs):
     assert got.tolist() == xs  # np.fromstring rounds exactly like float()
 
 
+def test_csv_last_line_without_newline_and_blank_lines():
+    text = b"timestamp,a\n0,1\n\n2,3"  # a blank row (a dead letter) and no final newline
+    for chunk in (1, 3, 1 << 20):
+        src = CSVSource("-", stream=io.BytesIO(text), chunk_bytes=chunk, max_rows=1)
+        bs = list(src.batches())
+        assert [v for b in bs for v in b.values[np.isfinite(b.values)].tolist()] == [1.0, 3.0]
+        assert sum(b.n_records for b in bs) == 3 and bs[-1].position == {"byte": len(text),
+                                                                          "row": 3}
+        assert [d["reason"] for b in bs for d in b.dead] == ["wrong_field_count"]
+
+
 def test_csv_resume_from_position():
     text = "timestamp,a,b\n" + "".join(f"{t},{t},{-t}\n" for t in range(50))
     src = CSVSource("-", stream=io.BytesIO(text.encode()), max_rows=7)
@@ -248,7 +259,7 @@ def test_compiled_wide_parser_equals_python_parser(rows, short_row):
 
     cols = ["a", "b", "c"]
     ts1, v1, d1 = parse_wide(lines, cols, 0)
-    ts2, v2, d2 = parse_wide_bytes("\n".join(lines).encode() + b"\n", cols, 0)
+    ts2, v2, d2 = parse_wide_bytes("\n".join(lines).encode(), cols, 0)
     assert ts1 == ts2
     np.testing.assert_array_equal(v1, v2)  # bit-exact, NaN where dead
     key = lambda d: (d["offset"], d.get("sensor") or "", d["reason"])  # noqa: E731
@@ -287,7 +298,7 @@ def test_scanner_reference_mode_equals_compiled(tmp_path):
     rng = np.random.default_rng(4)
     toks = ["1.5", "-0.25", "", "abc", "nan", "1e-7", "123456789.123456789", " 7 ", "+.5"]
     rows = [f"{t}," + ",".join(rng.choice(toks, 3)) for t in range(40)] + ["40,1", "41,2,3,4,5"]
-    data = ("\n".join(rows) + "\n").encode()
+    data = "\n".join(rows).encode()
     (tmp_path / "d.csv").write_bytes(data)
     code = ("import json, sys\nfrom adaptive.sources import parse_wide_bytes\n"
             "ts, v, dead = parse_wide_bytes(open(sys.argv[1], 'rb').read(), ['a','b','c'], 0)\n"
@@ -310,8 +321,7 @@ def test_compiled_long_parser_equals_python_parser(rows, bad_row):
     if bad_row:
         lines.insert(len(lines) // 2, "x,y")
     s1, v1, t1, o1, d1 = parse_long(lines, (0, 1, 2), 5)
-    names, codes, v2, t2, o2, d2 = parse_long_bytes(("\n".join(lines) + "\n").encode(),
-                                                    (0, 1, 2), 5)
+    names, codes, v2, t2, o2, d2 = parse_long_bytes("\n".join(lines).encode(), (0, 1, 2), 5)
     assert s1 == [names[c] for c in codes] and t1 == [t2[k] for k in range(len(codes))]
     np.testing.assert_array_equal(v1, v2)
     assert o1.tolist() == o2.tolist()
