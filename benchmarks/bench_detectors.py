@@ -4,7 +4,9 @@ Every ours/River pair processes identical values with identical parameters; afte
 rounds the alarms of both sides are compared and the benchmark fails if they differ (exact
 parity is the premise of the speed comparison). Alarm counts, first drifts and the speed ratios
 (River time / our time per item) are written to ``benchmarks/results/adaptive_detectors.{json,md}``
-and into ``extra_info``.
+and into ``extra_info``; for the fleet workloads also the detection rate, the mean delay (updates
+from the change to the first alarm) on the changed streams and the false alarms per 1000
+updates before/without a change.
 
 Workloads (seeded; float64 values, River gets the same values as Python floats). Real-valued
 detector (PageHinkley): N(0, 1) with a mean shift of +1 every 50,000 values. Binary detectors:
@@ -97,6 +99,10 @@ def _record(workload: str, benchmark, impl: str, items: int, drifts: list[int], 
     _write_results()
 
 
+def _fmt(v) -> str:
+    return "" if v is None else f"{v:.3g}"
+
+
 def _write_results() -> None:
     import numba
     import river
@@ -109,15 +115,18 @@ def _write_results() -> None:
         json.dumps({"meta": meta, "workloads": _quality}, indent=2))
     lines = ["# Drift detectors vs River 0.26: speed ratios and alarms", "",
              f"versions: {meta}", "",
-             "| workload | ours updates/s | River updates/s | speedup | drifts (ours = River) |",
-             "|---|---|---|---|---|"]
+             "| workload | ours updates/s | River updates/s | speedup | drifts (ours = River) "
+             "| detection rate | mean delay | false alarms / 1000 |",
+             "|---|---|---|---|---|---|---|---|"]
     for w, q in sorted(_quality.items()):
         ours, riv = q.get("ours", {}), q.get("river", {})
         sp = q.get("speedup_vs_river")
         lines.append(
             f"| {w} | {ours.get('updates_per_s', float('nan')):.3g} | "
             f"{riv.get('updates_per_s', float('nan')):.3g} | "
-            f"{'' if sp is None else f'{sp:.1f}x'} | {ours.get('n_drifts', '')} |")
+            f"{'' if sp is None else f'{sp:.1f}x'} | {ours.get('n_drifts', '')} | "
+            f"{_fmt(ours.get('detection_rate'))} | {_fmt(ours.get('mean_delay'))} | "
+            f"{_fmt(ours.get('false_alarms_per_1000'))} |")
     (RESULTS / "adaptive_detectors.md").write_text("\n".join(lines) + "\n")
 
 
@@ -188,6 +197,22 @@ def _fleet_values(name: str) -> np.ndarray:
 _fleet_vals: dict[str, np.ndarray] = {}
 
 
+def _delays(drift: np.ndarray) -> dict:
+    """Quality on the fleet workload, drift mask (T, S): streams s % 10 == 0 change at T/2."""
+    t0 = N_STEPS // 2
+    changed = np.zeros(N_STREAMS, dtype=bool)
+    changed[::10] = True
+    after = drift[t0:, changed]  # (T - t0, S/10)
+    hit = after.any(axis=0)
+    delays = np.argmax(after, axis=0)[hit]  # updates from the change to the first alarm
+    null_alarms = int(drift[:, ~changed].sum()) + int(drift[:t0, changed].sum())
+    null_updates = int((~changed).sum()) * N_STEPS + int(changed.sum()) * t0
+    return {"detection_rate": float(hit.mean()),
+            "mean_delay": float(delays.mean()) if delays.size else None,
+            "median_delay": float(np.median(delays)) if delays.size else None,
+            "false_alarms_per_1000": 1000.0 * null_alarms / null_updates}
+
+
 def _fv(name: str) -> np.ndarray:
     if name not in _fleet_vals:
         _fleet_vals.clear()  # one 80 MB block at a time
@@ -209,7 +234,8 @@ def test_fleet_ours(benchmark, name):
         assert np.flatnonzero(out["a"].drift[:RIVER_STEPS, s]).tolist() == ref
     drift_t = np.nonzero(out["a"].drift)[0].tolist()
     _record(f"adaptive/{name}-fleet-1000x10000", benchmark, "ours", values.size, drift_t,
-            n_streams_with_drift=int(out["a"].drift.any(axis=0).sum()))
+            n_streams_with_drift=int(out["a"].drift.any(axis=0).sum()),
+            **_delays(out["a"].drift))
 
 
 @pytest.mark.parametrize("name", list(PAIRS))
@@ -271,4 +297,5 @@ def test_chart_fleet(benchmark, name):
                        rounds=3, warmup_rounds=0)
     _record(f"adaptive/{name}-fleet-1000x10000", benchmark, "ours", values.size,
             np.nonzero(out["a"].drift)[0].tolist(),
-            n_streams_with_drift=int(out["a"].drift.any(axis=0).sum()))
+            n_streams_with_drift=int(out["a"].drift.any(axis=0).sum()),
+            **_delays(out["a"].drift))
