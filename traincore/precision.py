@@ -43,10 +43,13 @@ def _probe(device_type: str, name: str) -> str | None:
     if device_type == "cuda" and name == "bf16" and not torch.cuda.is_bf16_supported():
         return "this CUDA device does not support bfloat16"
     try:
-        w = torch.ones(4, 4, device=device_type, requires_grad=True)
-        with torch.autocast(device_type=device_type, dtype=_DTYPES[name]):
-            out = torch.nn.functional.linear(torch.ones(2, 4, device=device_type), w)
-        out.float().sum().backward()
+        # the first check may come from inside no_grad/inference_mode (an evaluation, an
+        # attack): the probe needs autograd on, and its answer is cached for the process
+        with torch.inference_mode(False), torch.enable_grad():
+            w = torch.ones(4, 4, device=device_type, requires_grad=True)
+            with torch.autocast(device_type=device_type, dtype=_DTYPES[name]):
+                out = torch.nn.functional.linear(torch.ones(2, 4, device=device_type), w)
+            out.float().sum().backward()
     except (RuntimeError, TypeError) as err:  # autocast or kernels missing on this device
         return str(err).splitlines()[0] if str(err) else type(err).__name__
     return None

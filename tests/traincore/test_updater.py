@@ -184,3 +184,12 @@ def test_updater_rejects_non_scalar_loss():
     updater = Updater(model, torch.optim.SGD(model.parameters(), lr=0.1))
     with pytest.raises(ValueError, match=r"shape \(4, 2\)"):
         updater.update(model(torch.randn(4, 4)))
+
+
+def test_precision_probe_under_no_grad_does_not_poison_the_cache():
+    # the first check of a process may run inside no_grad (an evaluation); it must still find
+    # bf16 usable, and the cached answer must not turn later training runs away
+    precision_module._probe.cache_clear()
+    with torch.no_grad(), torch.inference_mode():
+        Precision("bf16").check("cpu")
+    Precision("bf16").check("cpu")
