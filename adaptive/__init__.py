@@ -15,23 +15,35 @@ from adaptive.fhddm import FHDDM
 from adaptive.hddm_a import HDDM_A, HDDMA
 from adaptive.hddm_w import HDDM_W, HDDMW
 from adaptive.kswin import KSWIN
-from adaptive.torch_fleet import TorchFleet
 
 # --- calibration / evaluation (issue 5) ---
 # isort: split
 from adaptive.calibrate import ArlEstimate, CalibrationResult, calibrate, estimate_arl0
 from adaptive.evaluate import Report, evaluate_alarms, evaluate_detector, pool_reports
 
-# isort: split
-
-# --- online learning (issue 6) ---
-from adaptive.online import OnlineLearner
-from adaptive.policy import Policy
-from adaptive.prequential import PrequentialResult, prequential
-
 # --- sensor monitor (issue 7) ---
 # isort: split
 from adaptive.monitor import SensorMonitor
+
+# --- online learning (issue 6) and the torch fleet: they need torch, so they are imported on
+# first use (PEP 562); a user who only wants detectors never imports torch ---
+_LAZY = {
+    "OnlineLearner": "adaptive.online",
+    "Policy": "adaptive.policy",
+    "PrequentialResult": "adaptive.prequential",
+    "prequential": "adaptive.prequential",
+    "TorchFleet": "adaptive.torch_fleet",
+}
+
+
+def __getattr__(name: str):
+    if name in _LAZY:
+        import importlib
+
+        value = getattr(importlib.import_module(_LAZY[name]), name)
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module 'adaptive' has no attribute {name!r}")
 
 __all__ = [
     "ADWIN",
