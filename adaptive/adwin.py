@@ -30,8 +30,7 @@ from __future__ import annotations
 
 import math
 
-import numpy as np
-
+from adaptive._checks import INT32_MAX, check_int, check_number
 from adaptive.base import DRIFT, NONE, Detector, kernel
 
 MAX_LEVELS = 48  # levels of the exponential histogram: window up to max_buckets * (2**48 - 1)
@@ -237,13 +236,6 @@ def _step(st, x, p):
     return NONE
 
 
-def _check_int(name: str, value: object, low: int, high: int = 2**31 - 1) -> None:
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or not (
-        low <= value <= high
-    ):
-        raise ValueError(f"{name}={value!r} must be an integer in [{low}, {high}]")
-
-
 class ADWIN(Detector):
     """ADaptive WINdowing change detector (drop-in for ``river.drift.ADWIN``).
 
@@ -305,14 +297,11 @@ class ADWIN(Detector):
         self.min_window_length = min_window_length
         self.grace_period = grace_period
         self.nan_policy = nan_policy
-        if isinstance(delta, bool) or not isinstance(delta, (int, float, np.number)) or not (
-            0.0 < delta < 1.0
-        ):
-            raise ValueError(f"delta={delta!r} must be a number in (0, 1)")
-        _check_int("clock", clock, 1)
-        _check_int("max_buckets", max_buckets, 1, 1000)
-        _check_int("min_window_length", min_window_length, 1)
-        _check_int("grace_period", grace_period, 0)
+        check_number("delta", delta, 0, 1, high_open=True, allow_bool=False)
+        check_int("clock", clock, 1, INT32_MAX, allow_bool=False)
+        check_int("max_buckets", max_buckets, 1, 1000, allow_bool=False)
+        check_int("min_window_length", min_window_length, 1, INT32_MAX, allow_bool=False)
+        check_int("grace_period", grace_period, 0, INT32_MAX, allow_bool=False)
         self._check_nan_policy()
         self._reset()
 

@@ -29,6 +29,7 @@ from typing import Any, NamedTuple
 
 import numpy as np
 
+from adaptive._checks import check_choice
 from adaptive._drivers import _entry_point, _FastPath, _run_dense, _run_events
 from adaptive._drivers import kernel as kernel  # re-exported: detector modules import it here
 
@@ -85,8 +86,7 @@ class Detector:
         return np.array([float(getattr(self, n)) for n in self._param_names], dtype=np.float64)
 
     def _check_nan_policy(self) -> None:
-        if self.nan_policy not in NAN_POLICIES:
-            raise ValueError(f"nan_policy={self.nan_policy!r} must be one of {NAN_POLICIES}")
+        check_choice("nan_policy", self.nan_policy, NAN_POLICIES)
 
     def _reset(self) -> None:
         self._prow = self._param_row()  # (P,)

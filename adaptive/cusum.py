@@ -24,6 +24,12 @@ import math
 
 import numpy as np
 
+from adaptive._checks import (
+    check_choice,
+    check_int,
+    check_number,
+    check_optional_number,
+)
 from adaptive.base import DRIFT, NONE, Detector, kernel
 
 _MODES = ("up", "down", "both")
@@ -142,20 +148,12 @@ class CUSUM(Detector):
         self.warm_start = warm_start
         self.mode = mode
         self.nan_policy = nan_policy
-        if not (isinstance(k, (int, float, np.number)) and k >= 0 and math.isfinite(k)):
-            raise ValueError(f"k={k!r} must be a finite number >= 0")
-        if not (isinstance(h, (int, float, np.number)) and h > 0 and math.isfinite(h)):
-            raise ValueError(f"h={h!r} must be a finite number > 0")
-        if mu0 is not None and not (isinstance(mu0, (int, float, np.number))
-                                    and math.isfinite(mu0)):
-            raise ValueError(f"mu0={mu0!r} must be None or a finite number")
-        if sigma is not None and not (isinstance(sigma, (int, float, np.number))
-                                      and 0 < sigma < math.inf):
-            raise ValueError(f"sigma={sigma!r} must be None or a finite number > 0")
-        if not isinstance(warm_start, (int, np.integer)) or warm_start < 2:
-            raise ValueError(f"warm_start={warm_start!r} must be an integer >= 2")
-        if mode not in _MODES:
-            raise ValueError(f"mode={mode!r} must be one of {_MODES}")
+        check_number("k", k, 0, low_open=False, finite=True)
+        check_number("h", h, 0, finite=True)
+        check_optional_number("mu0", mu0)
+        check_optional_number("sigma", sigma, low=0)
+        check_int("warm_start", warm_start, 2)
+        check_choice("mode", mode, _MODES)
         self._check_nan_policy()
         self._reset()
 

@@ -20,6 +20,7 @@ import math
 
 import numpy as np
 
+from adaptive._checks import check_int, check_range
 from adaptive.base import DRIFT, NONE, WARNING, Detector, kernel
 
 # state row: 0 drift flag, 1 warning flag, 2 n, 3 p (error rate), 4 p_min, 5 s_min,
@@ -149,12 +150,9 @@ class DDM(Detector):
         self.max_concept_size = max_concept_size
         self.min_stable_size = min_stable_size
         self.nan_policy = nan_policy
-        if not isinstance(warm_start, (int, np.integer)) or warm_start < 0:
-            raise ValueError(f"warm_start={warm_start!r} must be an integer >= 0")
-        if not warning_threshold > 0:
-            raise ValueError(f"warning_threshold={warning_threshold!r} must be > 0")
-        if not drift_threshold > 0:
-            raise ValueError(f"drift_threshold={drift_threshold!r} must be > 0")
+        check_int("warm_start", warm_start, 0)
+        check_range("warning_threshold", warning_threshold, 0)
+        check_range("drift_threshold", drift_threshold, 0)
         if max_concept_size is not None:
             if not isinstance(min_stable_size, (int, np.integer)) or min_stable_size <= warm_start:
                 raise ValueError(

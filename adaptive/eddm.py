@@ -18,6 +18,7 @@ import math
 
 import numpy as np
 
+from adaptive._checks import check_int, check_range
 from adaptive.base import DRIFT, NONE, WARNING, Detector, kernel
 
 # state row: 0 drift flag, 1 warning flag, 2 n (values seen), 3 index of the last error,
@@ -123,12 +124,9 @@ class EDDM(Detector):
         self.alpha = alpha
         self.beta = beta
         self.nan_policy = nan_policy
-        if not isinstance(warm_start, (int, np.integer)) or warm_start < 0:
-            raise ValueError(f"warm_start={warm_start!r} must be an integer >= 0")
-        if not 0 < beta <= 1:
-            raise ValueError(f"beta={beta!r} must be in (0, 1]")
-        if not 0 < alpha <= 1:
-            raise ValueError(f"alpha={alpha!r} must be in (0, 1]")
+        check_int("warm_start", warm_start, 0)
+        check_range("beta", beta, 0, 1)
+        check_range("alpha", alpha, 0, 1)
         if alpha < beta:
             raise ValueError(f"alpha={alpha!r} must be >= beta={beta!r}")
         self._check_nan_policy()

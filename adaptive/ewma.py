@@ -25,6 +25,7 @@ import math
 
 import numpy as np
 
+from adaptive._checks import check_int, check_number, check_optional_number
 from adaptive.base import DRIFT, NONE, WARNING, Detector, kernel
 
 # state row: 0 drift flag, 1 warning flag, 2 n (values since the (re)start, warm-up included),
@@ -130,18 +131,11 @@ class EWMA(Detector):
         self.warm_start = warm_start
         self.warning_L = warning_L
         self.nan_policy = nan_policy
-        if not (isinstance(lambda_, (int, float, np.number)) and 0 < lambda_ <= 1):
-            raise ValueError(f"lambda_={lambda_!r} must be in (0, 1]")
-        if not (isinstance(L, (int, float, np.number)) and 0 < L < math.inf):
-            raise ValueError(f"L={L!r} must be a finite number > 0")
-        if mu0 is not None and not (isinstance(mu0, (int, float, np.number))
-                                    and math.isfinite(mu0)):
-            raise ValueError(f"mu0={mu0!r} must be None or a finite number")
-        if sigma is not None and not (isinstance(sigma, (int, float, np.number))
-                                      and 0 < sigma < math.inf):
-            raise ValueError(f"sigma={sigma!r} must be None or a finite number > 0")
-        if not isinstance(warm_start, (int, np.integer)) or warm_start < 2:
-            raise ValueError(f"warm_start={warm_start!r} must be an integer >= 2")
+        check_number("lambda_", lambda_, 0, 1)
+        check_number("L", L, 0, finite=True)
+        check_optional_number("mu0", mu0)
+        check_optional_number("sigma", sigma, low=0)
+        check_int("warm_start", warm_start, 2)
         if warning_L is not None and not (isinstance(warning_L, (int, float, np.number))
                                           and 0 < warning_L < L):
             raise ValueError(f"warning_L={warning_L!r} must be None or in (0, L={L!r})")

@@ -22,6 +22,7 @@ import math
 
 import numpy as np
 
+from adaptive._checks import check_int, check_range
 from adaptive.base import DRIFT, NONE, Detector, kernel
 
 _HEAD = 7
@@ -126,12 +127,8 @@ class FHDDM(Detector):
         self.confidence_level = confidence_level
         self.short_window_size = short_window_size
         self.nan_policy = nan_policy
-        if not isinstance(sliding_window_size, (int, np.integer)) or sliding_window_size < 1:
-            raise ValueError(
-                f"sliding_window_size={sliding_window_size!r} must be an integer >= 1"
-            )
-        if not 0 < confidence_level < 1:
-            raise ValueError(f"confidence_level={confidence_level!r} must be in (0, 1)")
+        check_int("sliding_window_size", sliding_window_size, 1)
+        check_range("confidence_level", confidence_level, 0, 1, high_open=True)
         if short_window_size is not None and (
             not isinstance(short_window_size, (int, np.integer))
             or not 1 <= short_window_size <= sliding_window_size

@@ -19,6 +19,7 @@ import math
 
 import numpy as np
 
+from adaptive._checks import check_bool, check_range
 from adaptive.base import DRIFT, NONE, WARNING, Detector, kernel
 
 # state row: 0 drift flag, 1 warning flag, 2 n, 3 mean (all values since the reset),
@@ -134,12 +135,9 @@ class HDDMA(Detector):
         self.warning_confidence = warning_confidence
         self.two_sided_test = two_sided_test
         self.nan_policy = nan_policy
-        for name, v in (("drift_confidence", drift_confidence),
-                        ("warning_confidence", warning_confidence)):
-            if not 0 < v < 1:
-                raise ValueError(f"{name}={v!r} must be in (0, 1)")
-        if not isinstance(two_sided_test, (bool, np.bool_)):
-            raise ValueError(f"two_sided_test={two_sided_test!r} must be a bool")
+        check_range("drift_confidence", drift_confidence, 0, 1, high_open=True)
+        check_range("warning_confidence", warning_confidence, 0, 1, high_open=True)
+        check_bool("two_sided_test", two_sided_test)
         self._check_nan_policy()
         self._reset()
 

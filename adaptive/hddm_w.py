@@ -19,6 +19,7 @@ import math
 
 import numpy as np
 
+from adaptive._checks import check_bool, check_range
 from adaptive.base import DRIFT, NONE, WARNING, Detector, kernel
 
 # A "sample" is 3 floats: EWMA, is_init (0/1), ibc (independent bounded condition, sum of the
@@ -158,14 +159,10 @@ class HDDMW(Detector):
         self.lambda_val = lambda_val
         self.two_sided_test = two_sided_test
         self.nan_policy = nan_policy
-        for name, v in (("drift_confidence", drift_confidence),
-                        ("warning_confidence", warning_confidence)):
-            if not 0 < v < 1:
-                raise ValueError(f"{name}={v!r} must be in (0, 1)")
-        if not 0 < lambda_val <= 1:
-            raise ValueError(f"lambda_val={lambda_val!r} must be in (0, 1]")
-        if not isinstance(two_sided_test, (bool, np.bool_)):
-            raise ValueError(f"two_sided_test={two_sided_test!r} must be a bool")
+        check_range("drift_confidence", drift_confidence, 0, 1, high_open=True)
+        check_range("warning_confidence", warning_confidence, 0, 1, high_open=True)
+        check_range("lambda_val", lambda_val, 0, 1)
+        check_bool("two_sided_test", two_sided_test)
         self._check_nan_policy()
         self._reset()
 

@@ -37,6 +37,7 @@ from collections.abc import Iterable
 
 import numpy as np
 
+from adaptive._checks import INT32_MAX, check_int, check_number
 from adaptive.base import DRIFT, NONE, Detector, kernel
 
 _N = 624  # MT19937 state words
@@ -350,15 +351,9 @@ class KSWIN(Detector):
         except (TypeError, ValueError) as err:
             raise ValueError(f"window must be an iterable of numbers or None: {err}") from None
         self.nan_policy = nan_policy
-        if isinstance(alpha, bool) or not isinstance(alpha, (int, float, np.number)) or not (
-            0.0 <= alpha <= 1.0
-        ):
-            raise ValueError(f"alpha={alpha!r} must be a number in [0, 1]")
-        for name, value, low in (("window_size", window_size, 2), ("stat_size", stat_size, 1)):
-            if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or not (
-                low <= value <= 2**31 - 1
-            ):
-                raise ValueError(f"{name}={value!r} must be an integer in [{low}, 2**31 - 1]")
+        check_number("alpha", alpha, 0, 1, low_open=False, allow_bool=False)
+        check_int("window_size", window_size, 2, INT32_MAX, allow_bool=False)
+        check_int("stat_size", stat_size, 1, INT32_MAX, allow_bool=False)
         if stat_size > _MAX_EXACT_N:
             raise ValueError(
                 f"stat_size={stat_size!r} must be <= {_MAX_EXACT_N}: beyond it SciPy's "

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from adaptive._checks import check_choice, check_int, check_range
 from adaptive.base import DRIFT, NONE, Detector, kernel
 
 _MODES = ("up", "down", "both")
@@ -105,16 +106,11 @@ class PageHinkley(Detector):
         self.alpha = alpha
         self.mode = mode
         self.nan_policy = nan_policy
-        if not isinstance(min_instances, (int, np.integer)) or min_instances < 1:
-            raise ValueError(f"min_instances={min_instances!r} must be an integer >= 1")
-        if not delta >= 0:
-            raise ValueError(f"delta={delta!r} must be >= 0")
-        if not threshold > 0:
-            raise ValueError(f"threshold={threshold!r} must be > 0")
-        if not 0 < alpha <= 1:
-            raise ValueError(f"alpha={alpha!r} must be in (0, 1]")
-        if mode not in _MODES:
-            raise ValueError(f"mode={mode!r} must be one of {_MODES}")
+        check_int("min_instances", min_instances, 1)
+        check_range("delta", delta, 0, low_open=False)
+        check_range("threshold", threshold, 0)
+        check_range("alpha", alpha, 0, 1)
+        check_choice("mode", mode, _MODES)
         self._check_nan_policy()
         self._reset()
 
