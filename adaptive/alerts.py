@@ -121,7 +121,7 @@ class MQTTAlertSink:
     def __init__(self, url: str, *, client_id: str | None = None, timeout: float = 10.0):
         import paho.mqtt.client as mqtt
 
-        from adaptive.sources import parse_mqtt_url
+        from adaptive.mqtt_source import parse_mqtt_url, start_client
 
         self.host, self.port, self.topic = parse_mqtt_url(url)
         if "#" in self.topic or "+" in self.topic:
@@ -129,12 +129,7 @@ class MQTTAlertSink:
         self.timeout = timeout
         self._client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=client_id or "")
         self._client.max_inflight_messages_set(1000)
-        try:
-            self._client.connect(self.host, self.port, keepalive=30)
-        except OSError as err:
-            raise ValueError(f"cannot connect to MQTT broker {self.host}:{self.port}: {err}") \
-                from None
-        self._client.loop_start()
+        start_client(self._client, self.host, self.port)
         self._pending: list = []
         self.count = 0
 
