@@ -58,7 +58,49 @@ def refresh_batchnorm(model: torch.nn.Module, x: torch.Tensor, batch_size: int =
         model.train(was)
 
 
-class BNRefresh(Policy):
+class _RecentInputsPolicy(Policy):
+    """A policy that, once triggered, waits for ``n_inputs`` new inputs and then acts on them.
+
+    Subclasses set ``n_inputs`` and implement ``_act(learner, recent)``, ``recent`` being the
+    learner's latest ``n_inputs`` inputs (n_inputs, ...). Shared by BNRefresh and TENT.
+    """
+
+    n_inputs: int
+
+    def __init__(self, *, on: str = "drift", sources: tuple[str, ...] | None = None):
+        super().__init__(on=on, sources=sources)
+        self._wait = -1  # inputs still to collect; -1 when not armed
+
+    def _check_memory(self, learner: Any) -> None:
+        if learner.memory < self.n_inputs:
+            raise ValueError(f"n_inputs={self.n_inputs} exceeds the learner's memory="
+                             f"{learner.memory}")
+
+    def _act(self, learner: Any, recent: torch.Tensor) -> None:
+        raise NotImplementedError
+
+    def fire(self, learner: Any, kind: str) -> None:
+        if self._wait < 0:  # already armed: keep collecting (a burst of alarms is one change)
+            self._wait = self.n_inputs
+
+    def after_inputs(self, learner: Any, x: torch.Tensor) -> None:
+        if self._wait < 0:
+            return
+        self._wait -= x.shape[0]
+        if self._wait <= 0:
+            self._wait = -1
+            (recent,) = learner.recent_inputs.get(self.n_inputs)
+            self._act(learner, recent)
+
+    def state_dict(self) -> dict[str, Any]:
+        return {**super().state_dict(), "wait": self._wait}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        super().load_state_dict(state)
+        self._wait = int(state["wait"])
+
+
+class BNRefresh(_RecentInputsPolicy):
     """Reset and re-estimate BatchNorm statistics on the next ``n_inputs`` inputs.
 
     Parameters
@@ -81,33 +123,20 @@ class BNRefresh(Policy):
             if isinstance(v, bool) or not isinstance(v, int) or v < 2:
                 raise ValueError(f"{name}={v!r} must be an integer >= 2")
         self.n_inputs, self.batch_size = n_inputs, batch_size
-        self._wait = -1  # inputs still to collect; -1 when not armed
         self.n_refreshed = 0
 
     def bind(self, learner: Any) -> None:
         if not batchnorm_layers(learner.model):
             raise ValueError(f"{type(learner.model).__name__} has no BatchNorm layer to refresh")
-        if learner.memory < self.n_inputs:
-            raise ValueError(f"n_inputs={self.n_inputs} exceeds the learner's memory="
-                             f"{learner.memory}")
+        self._check_memory(learner)
 
-    def fire(self, learner: Any, kind: str) -> None:
-        if self._wait < 0:  # already armed: keep collecting (a burst of alarms is one change)
-            self._wait = self.n_inputs
-
-    def after_inputs(self, learner: Any, x: torch.Tensor) -> None:
-        if self._wait < 0:
-            return
-        self._wait -= x.shape[0]
-        if self._wait <= 0:
-            self._wait = -1
-            (recent,) = learner.recent_inputs.get(self.n_inputs)
-            refresh_batchnorm(learner.model, recent, self.batch_size)
-            self.n_refreshed += 1
+    def _act(self, learner: Any, recent: torch.Tensor) -> None:
+        refresh_batchnorm(learner.model, recent, self.batch_size)
+        self.n_refreshed += 1
 
     def state_dict(self) -> dict[str, Any]:
-        return {**super().state_dict(), "wait": self._wait, "n_refreshed": self.n_refreshed}
+        return {**super().state_dict(), "n_refreshed": self.n_refreshed}
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         super().load_state_dict(state)
-        self._wait, self.n_refreshed = int(state["wait"]), int(state["n_refreshed"])
+        self.n_refreshed = int(state["n_refreshed"])

@@ -35,7 +35,8 @@ from typing import Any
 
 import torch
 
-from adaptive.policy import Policy, batchnorm_layers, iter_batches
+from adaptive.policies.bn_refresh import _RecentInputsPolicy
+from adaptive.policy import batchnorm_layers, iter_batches
 from traincore import Updater
 
 
@@ -45,7 +46,7 @@ def entropy(logits: torch.Tensor) -> torch.Tensor:
     return -(logp.exp() * logp).sum(1)
 
 
-class TENT(Policy):
+class TENT(_RecentInputsPolicy):
     """Entropy minimisation on the BatchNorm affine parameters over the next ``n_inputs``.
 
     Parameters
@@ -78,7 +79,6 @@ class TENT(Policy):
                                  f"{2 if name != 'steps' else 1}")
         self.lr, self.steps, self.n_inputs, self.batch_size = float(lr), steps, n_inputs, batch_size
         self.seed = seed
-        self._wait = -1
         self._opt: torch.optim.Optimizer | None = None
         self.n_adapted = 0
 
@@ -91,23 +91,11 @@ class TENT(Policy):
                              "for TENT to adapt")
         if learner.task != "classification":
             raise ValueError("TENT minimises prediction entropy: it needs a classifier")
-        if learner.memory < self.n_inputs:
-            raise ValueError(f"n_inputs={self.n_inputs} exceeds the learner's memory="
-                             f"{learner.memory}")
+        self._check_memory(learner)
         self._opt = torch.optim.Adam(self._params(learner.model), lr=self.lr)
 
-    def fire(self, learner: Any, kind: str) -> None:
-        if self._wait < 0:  # already armed: keep collecting (a burst of alarms is one change)
-            self._wait = self.n_inputs
-
-    def after_inputs(self, learner: Any, x: torch.Tensor) -> None:
-        if self._wait < 0:
-            return
-        self._wait -= x.shape[0]
-        if self._wait <= 0:
-            self._wait = -1
-            (recent,) = learner.recent_inputs.get(self.n_inputs)
-            self.adapt(learner, recent)
+    def _act(self, learner: Any, recent: torch.Tensor) -> None:
+        self.adapt(learner, recent)
 
     def adapt(self, learner: Any, x: torch.Tensor) -> None:
         """Entropy steps on inputs x (N, ...): BatchNorm affine parameters only."""
@@ -136,11 +124,11 @@ class TENT(Policy):
         self.n_adapted += 1
 
     def state_dict(self) -> dict[str, Any]:
-        return {**super().state_dict(), "wait": self._wait, "n_adapted": self.n_adapted,
+        return {**super().state_dict(), "n_adapted": self.n_adapted,
                 "optimizer": None if self._opt is None else self._opt.state_dict()}
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         super().load_state_dict(state)
-        self._wait, self.n_adapted = int(state["wait"]), int(state["n_adapted"])
+        self.n_adapted = int(state["n_adapted"])
         if state["optimizer"] is not None and self._opt is not None:
             self._opt.load_state_dict(state["optimizer"])
