@@ -320,3 +320,25 @@ def test_per_sample_eps_tensor_is_accepted():
     for obj in (PGDAT(eps=eps, steps=2), FastAT(eps=eps), NFGSM(eps=eps), TRADES(eps=eps, steps=2)):
         _, _, out = _cnn_step(obj)
         assert torch.isfinite(out.loss)
+
+
+def test_pgd_at_step_matches_a_torchattacks_training_loop():
+    """Oracle: one PGDAT step equals the loop users write with torchattacks' PGD (no random
+    start, so both attacks are deterministic; BatchNorm in eval mode during both attacks)."""
+    torchattacks = pytest.importorskip("torchattacks")
+    torch.manual_seed(0)
+    ours = SmallCNN(width=4).train()
+    theirs = SmallCNN(width=4).train()
+    theirs.load_state_dict(ours.state_dict())
+    x, y = torch.rand(16, 1, 8, 8), torch.randint(0, 10, (16,))
+    updater = Updater(ours, torch.optim.SGD(ours.parameters(), lr=0.1))
+    PGDAT(eps=0.1, alpha=0.025, steps=5, random_start=False).step(ours, (x, y), updater)
+    opt = torch.optim.SGD(theirs.parameters(), lr=0.1)
+    x_adv = torchattacks.PGD(theirs, eps=0.1, alpha=0.025, steps=5, random_start=False)(x, y)
+    theirs.train()
+    loss = torch.nn.functional.cross_entropy(theirs(x_adv), y)
+    opt.zero_grad()
+    loss.backward()
+    opt.step()
+    for (k, a), b in zip(ours.state_dict().items(), theirs.state_dict().values()):
+        torch.testing.assert_close(a, b, rtol=1e-4, atol=1e-5, msg=k)
