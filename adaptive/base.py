@@ -25,6 +25,7 @@ against each other and against River.
 from __future__ import annotations
 
 import inspect
+import math
 from typing import Any, NamedTuple
 
 import numpy as np
@@ -48,6 +49,16 @@ class Alarms(NamedTuple):
 
     drift: np.ndarray
     warning: np.ndarray
+
+
+def nan_if_none(value: Any) -> Any:
+    """An optional parameter as a param-row entry: nan stands for None."""
+    return math.nan if value is None else value
+
+
+def none_if_nan(value: float) -> float | None:
+    """A state-row entry that holds nan for "not available yet" as a Python float or None."""
+    return None if value != value else float(value)
 
 
 def _as_float_array(values: Any, name: str) -> np.ndarray:

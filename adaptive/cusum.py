@@ -30,7 +30,7 @@ from adaptive._checks import (
     check_number,
     check_optional_number,
 )
-from adaptive.base import DRIFT, NONE, Detector, kernel
+from adaptive.base import DRIFT, NONE, Detector, kernel, nan_if_none, none_if_nan
 
 _MODES = ("up", "down", "both")
 # state row: 0 drift flag, 1 warning flag (always 0), 2 n (values since the (re)start),
@@ -161,10 +161,8 @@ class CUSUM(Detector):
         return 9
 
     def _param_row(self) -> np.ndarray:
-        nan = float("nan")
         return np.array(
-            [self.k, self.h, nan if self.mu0 is None else self.mu0,
-             nan if self.sigma is None else self.sigma, self.warm_start,
+            [self.k, self.h, nan_if_none(self.mu0), nan_if_none(self.sigma), self.warm_start,
              _MODES.index(self.mode)],
             dtype=np.float64,
         )
@@ -192,11 +190,9 @@ class CUSUM(Detector):
     @property
     def mu0_(self) -> float | None:
         """The in-control mean in use (None while it is being estimated)."""
-        v = self._row[5]
-        return None if v != v else float(v)
+        return none_if_nan(self._row[5])
 
     @property
     def sigma_(self) -> float | None:
         """The in-control standard deviation in use (None while it is being estimated)."""
-        v = self._row[6]
-        return None if v != v else float(v)
+        return none_if_nan(self._row[6])

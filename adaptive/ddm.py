@@ -21,7 +21,7 @@ import math
 import numpy as np
 
 from adaptive._checks import check_int, check_range
-from adaptive.base import DRIFT, NONE, WARNING, Detector, kernel
+from adaptive.base import DRIFT, NONE, WARNING, Detector, kernel, none_if_nan
 
 # state row: 0 drift flag, 1 warning flag, 2 n, 3 p (error rate), 4 p_min, 5 s_min,
 #            6 p_min + s_min; 7..11 the same five statistics (n, p, p_min, s_min, ps_min) of the
@@ -197,14 +197,12 @@ class DDM(Detector):
     @property
     def p_min(self) -> float | None:
         """Error rate where p + s was smallest (None during the warm-up)."""
-        v = self._row[4]
-        return None if v != v else float(v)
+        return none_if_nan(self._row[4])
 
     @property
     def s_min(self) -> float | None:
         """Standard deviation where p + s was smallest (None during the warm-up)."""
-        v = self._row[5]
-        return None if v != v else float(v)
+        return none_if_nan(self._row[5])
 
     @property
     def ps_min(self) -> float:

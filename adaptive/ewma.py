@@ -26,7 +26,7 @@ import math
 import numpy as np
 
 from adaptive._checks import check_int, check_number, check_optional_number
-from adaptive.base import DRIFT, NONE, WARNING, Detector, kernel
+from adaptive.base import DRIFT, NONE, WARNING, Detector, kernel, nan_if_none, none_if_nan
 
 # state row: 0 drift flag, 1 warning flag, 2 n (values since the (re)start, warm-up included),
 #            3 t (values monitored), 4 z (EWMA), 5 mu0 in use, 6 sigma in use, 7 warm-up mean,
@@ -146,11 +146,9 @@ class EWMA(Detector):
         return 10
 
     def _param_row(self) -> np.ndarray:
-        nan = float("nan")
         return np.array(
-            [self.lambda_, self.L, nan if self.mu0 is None else self.mu0,
-             nan if self.sigma is None else self.sigma, self.warm_start,
-             nan if self.warning_L is None else self.warning_L],
+            [self.lambda_, self.L, nan_if_none(self.mu0), nan_if_none(self.sigma),
+             self.warm_start, nan_if_none(self.warning_L)],
             dtype=np.float64,
         )
 
@@ -162,8 +160,7 @@ class EWMA(Detector):
     @property
     def z(self) -> float | None:
         """The EWMA statistic (None during the warm-up)."""
-        v = self._row[4]
-        return None if v != v else float(v)
+        return none_if_nan(self._row[4])
 
     @property
     def control_limit(self) -> float | None:
@@ -176,11 +173,9 @@ class EWMA(Detector):
     @property
     def mu0_(self) -> float | None:
         """The in-control mean in use (None while it is being estimated)."""
-        v = self._row[5]
-        return None if v != v else float(v)
+        return none_if_nan(self._row[5])
 
     @property
     def sigma_(self) -> float | None:
         """The in-control standard deviation in use (None while it is being estimated)."""
-        v = self._row[6]
-        return None if v != v else float(v)
+        return none_if_nan(self._row[6])
