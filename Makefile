@@ -29,7 +29,7 @@ demo: $(VENV)/.installed-demo
 	$(BIN)/python scripts/demo.py --out $(OUT)/demo
 
 # every suite in benchmarks/ (GPU when present), one summary under benchmarks/results/
-bench: $(VENV)/.installed-test
+bench: $(VENV)/.installed-bench
 	-$(BIN)/python -m pytest benchmarks -o addopts="" -p no:cacheprovider -q \
 		--benchmark-only --benchmark-json=benchmarks/results/raw.json
 	$(BIN)/python benchmarks/summarize.py benchmarks/results/raw.json benchmarks/results/summary

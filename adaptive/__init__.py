@@ -25,13 +25,16 @@ from adaptive.evaluate import Report, evaluate_alarms, evaluate_detector, pool_r
 # isort: split
 from adaptive.monitor import SensorMonitor
 
-# --- online learning (issue 6) and the torch fleet: they need torch, so they are imported on
+# isort: split
+# torch-free, so imported eagerly (the module is prequential_eval: a module named like the
+# function would shadow it on the package once imported by its path)
+from adaptive.prequential_eval import PrequentialResult, prequential
+
+# --- online learning (issue 6) and the torch fleet need torch, so they are imported on
 # first use (PEP 562); a user who only wants detectors never imports torch ---
 _LAZY = {
     "OnlineLearner": "adaptive.online",
     "Policy": "adaptive.policy",
-    "PrequentialResult": "adaptive.prequential",
-    "prequential": "adaptive.prequential",
     "TorchFleet": "adaptive.torch_fleet",
 }
 

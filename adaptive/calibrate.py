@@ -98,15 +98,54 @@ def _simulate(step, init, state, params, values, col, alarms):
                 init(st, p)
 
 
+def _gamma_p(a: float, x: float) -> float:
+    """Regularised lower incomplete gamma P(a, x): a power series below a + 1, a continued
+    fraction (modified Lentz) above, both to double precision."""
+    if x <= 0.0:
+        return 0.0
+    log_prefactor = a * math.log(x) - x - math.lgamma(a)
+    if x < a + 1.0:
+        term = total = 1.0 / a
+        n = a
+        while abs(term) > abs(total) * 1e-16:
+            n += 1.0
+            term *= x / n
+            total += term
+        return min(1.0, total * math.exp(log_prefactor))
+    tiny = 1e-300
+    b = x + 1.0 - a
+    c, d = 1.0 / tiny, 1.0 / b
+    h = d
+    for i in range(1, 10_000):
+        an = -i * (i - a)
+        b += 2.0
+        d = an * d + b
+        d = tiny if abs(d) < tiny else d
+        c = b + an / c
+        c = tiny if abs(c) < tiny else c
+        d = 1.0 / d
+        h *= d * c
+        if abs(d * c - 1.0) < 1e-16:
+            break
+    return max(0.0, 1.0 - math.exp(log_prefactor) * h)
+
+
 def _chi2_ppf(q: float, df: float) -> float:
-    """Chi-square quantile: exact for df 0 and 2, Wilson-Hilferty otherwise (error < 1%)."""
+    """Chi-square quantile, by bisection on the exact CDF P(df/2, x/2) (no scipy needed)."""
     if df <= 0:
         return 0.0
-    if df == 2:
-        return -2.0 * math.log1p(-q)
-    z = NormalDist().inv_cdf(q)
-    a = 2.0 / (9.0 * df)
-    return df * max(1.0 - a + z * math.sqrt(a), 0.0) ** 3
+    lo, hi = 0.0, max(1.0, df)
+    while _gamma_p(df / 2.0, hi / 2.0) < q:
+        hi *= 2.0
+    for _ in range(200):  # bisection to a relative width of 1e-14
+        mid = 0.5 * (lo + hi)
+        if _gamma_p(df / 2.0, mid / 2.0) < q:
+            lo = mid
+        else:
+            hi = mid
+        if hi - lo <= 1e-14 * hi:
+            break
+    return 0.5 * (lo + hi)
 
 
 @dataclass(frozen=True)
