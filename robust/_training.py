@@ -1,9 +1,10 @@
 """Shared plumbing of the adversarial training objectives (private).
 
-Every method in ``robust/pgd_at.py``, ``fast_at.py``, ``free_at.py``, ``trades.py`` derives from
-:class:`AdversarialObjective`: it validates ``eps``/``bn_mode`` the same way, exposes an
-``eps_scale`` that :class:`robust.EpsWarmup` drives, and runs attacks on the unwrapped module
-(``model.module`` of a DDP wrapper) while the update goes through the wrapper.
+Every method in ``robust/pgd_at.py``, ``fast_at.py``, ``n_fgsm.py``, ``free_at.py``,
+``trades.py`` derives from :class:`AdversarialObjective`: it validates ``eps``/``bn_mode`` the
+same way, exposes an ``eps_scale`` that :class:`robust.EpsWarmup` drives (and that its
+``state_dict`` carries), and runs attacks on the unwrapped module (``model.module`` of a DDP
+wrapper) while the update goes through the wrapper.
 """
 
 from __future__ import annotations
@@ -12,8 +13,9 @@ import math
 from typing import Any
 
 import torch
+import torch.nn.functional as F
 
-from traincore import Objective
+from traincore import Objective, StepOutput, split_batch
 
 BN_MODES = ("eval", "train")
 
@@ -83,11 +85,29 @@ class AdversarialObjective(Objective):
     ``eps_scale`` (1.0 by default) multiplies ``eps`` and an explicit ``alpha`` at every step;
     :class:`robust.EpsWarmup` sets it. Subclasses read :meth:`current_eps` and
     :meth:`current_alpha`.
+
+    The default :meth:`step` is attack, then update: ``x_adv = self._adversarial(...)`` (which
+    calls the subclass's ``attack``), ``(loss, logits) = self._loss(...)`` (cross-entropy on
+    ``x_adv`` under the updater's autocast), ``updater.update(loss)``. A method overrides only
+    the hook that differs; :meth:`state_dict` holds ``eps_scale`` and subclasses extend it via
+    ``super()``.
     """
 
     eps: float | torch.Tensor
     alpha: float | None = None
     eps_scale: float = 1.0
+
+    def _store_attack_config(self, eps: float | torch.Tensor, alpha: float | None, bn_mode: str,
+                             lower: float, upper: float,
+                             generator: torch.Generator | None) -> None:
+        """Store the arguments every attacking method shares (validated by the caller)."""
+        self.eps = eps
+        self.alpha = alpha
+        self.bn_mode = bn_mode
+        self.lower = lower
+        self.upper = upper
+        self.generator = generator
+        self.eps_scale = 1.0
 
     def current_eps(self) -> float | torch.Tensor:
         return self.eps * self.eps_scale
@@ -101,3 +121,29 @@ class AdversarialObjective(Objective):
     def fallback(self) -> Objective | None:
         """The objective to switch to after catastrophic overfitting (None: keep this one)."""
         return None
+
+    def _adversarial(self, model: torch.nn.Module, x: torch.Tensor, y: torch.Tensor,
+                     precision: str | None) -> torch.Tensor:
+        """The training inputs for ``(x, y)`` (detached, shape of ``x``): ``self.attack``."""
+        return self.attack(model, x, y, precision=precision)
+
+    def _loss(self, model: torch.nn.Module, x: torch.Tensor, x_adv: torch.Tensor,
+              y: torch.Tensor, updater: Any) -> tuple[torch.Tensor, torch.Tensor]:
+        """``(loss, logits)`` of the update: cross-entropy of ``model(x_adv)`` under autocast."""
+        with updater.autocast(x):
+            logits = model(x_adv)  # (N, classes)
+            loss = F.cross_entropy(logits, y)
+        return loss, logits
+
+    def step(self, model: torch.nn.Module, batch: Any, updater: Any) -> StepOutput:
+        x, y = split_batch(batch)
+        x_adv = self._adversarial(model, x, y, precision=updater.precision.name)
+        loss, logits = self._loss(model, x, x_adv, y, updater)
+        updater.update(loss)
+        return StepOutput(loss.detach().float(), logits.detach(), y)
+
+    def state_dict(self) -> dict[str, Any]:
+        return {"eps_scale": self.eps_scale}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        self.eps_scale = float(state.get("eps_scale", 1.0))

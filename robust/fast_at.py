@@ -37,10 +37,7 @@ ICLR 2020, arXiv:2001.03994.
 
 from __future__ import annotations
 
-from typing import Any
-
 import torch
-import torch.nn.functional as F
 
 from robust._training import (
     AdversarialObjective,
@@ -51,7 +48,7 @@ from robust._training import (
     unwrap,
 )
 from robust.fgsm import fgsm
-from traincore import Objective, StepOutput, split_batch
+from traincore import Objective
 
 
 class FastAT(AdversarialObjective):
@@ -84,13 +81,7 @@ class FastAT(AdversarialObjective):
         check_eps(eps)
         check_positive(alpha, "alpha", allow_none=True)
         check_bn_mode(bn_mode)
-        self.eps = eps
-        self.alpha = alpha
-        self.bn_mode = bn_mode
-        self.lower = lower
-        self.upper = upper
-        self.generator = generator
-        self.eps_scale = 1.0
+        self._store_attack_config(eps, alpha, bn_mode, lower, upper, generator)
 
     def attack(self, model: torch.nn.Module, x: torch.Tensor, y: torch.Tensor,
                precision: str | None = None) -> torch.Tensor:
@@ -102,27 +93,12 @@ class FastAT(AdversarialObjective):
         )
         return like_input(x_adv.detach(), x)
 
-    def step(self, model: torch.nn.Module, batch: Any, updater: Any) -> StepOutput:
-        x, y = split_batch(batch)
-        x_adv = self.attack(model, x, y, precision=updater.precision.name)
-        with updater.autocast(x):
-            logits = model(x_adv)  # (N, classes)
-            loss = F.cross_entropy(logits, y)
-        updater.update(loss)
-        return StepOutput(loss.detach().float(), logits.detach(), y)
-
     def fallback(self) -> Objective:
         """N-FGSM at the same eps (noise 2 eps, step eps, no clipping): no collapse in its paper."""
         from robust.n_fgsm import NFGSM
 
         return NFGSM(self.eps, bn_mode=self.bn_mode, lower=self.lower, upper=self.upper,
                      generator=self.generator)
-
-    def state_dict(self) -> dict[str, Any]:
-        return {"eps_scale": self.eps_scale}
-
-    def load_state_dict(self, state: dict[str, Any]) -> None:
-        self.eps_scale = float(state.get("eps_scale", 1.0))
 
     def __repr__(self) -> str:
         return f"FastAT(eps={self.eps!r}, alpha={self.alpha!r})"

@@ -140,14 +140,14 @@ class FreeAT(AdversarialObjective):
         return StepOutput(torch.stack(losses).mean(), logits.detach(), y)
 
     def state_dict(self) -> dict[str, Any]:
-        return {"version": _STATE_VERSION, "delta": self._delta, "eps_scale": self.eps_scale}
+        return {"version": _STATE_VERSION, "delta": self._delta, **super().state_dict()}
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         if state.get("version") != _STATE_VERSION:
             raise ValueError(f"FreeAT state version {state.get('version')!r} is not 1")
         delta = state["delta"]
         self._delta = None if delta is None else delta.detach().clone()
-        self.eps_scale = float(state.get("eps_scale", 1.0))
+        super().load_state_dict(state)
 
     def __repr__(self) -> str:
         return f"FreeAT(eps={self.eps!r}, m={self.m})"

@@ -36,10 +36,7 @@ NeurIPS 2022, arXiv:2206.08242.
 
 from __future__ import annotations
 
-from typing import Any
-
 import torch
-import torch.nn.functional as F
 
 from robust._training import (
     AdversarialObjective,
@@ -51,7 +48,7 @@ from robust._training import (
     unwrap,
 )
 from robust.fgsm import fgsm
-from traincore import Objective, StepOutput, split_batch
+from traincore import Objective
 
 
 class NFGSM(AdversarialObjective):
@@ -93,15 +90,9 @@ class NFGSM(AdversarialObjective):
         check_positive(alpha, "alpha", allow_none=True)
         check_positive(clip, "clip", allow_none=True)
         check_bn_mode(bn_mode)
-        self.eps = eps
         self.noise = noise
-        self.alpha = alpha
         self.clip = clip
-        self.bn_mode = bn_mode
-        self.lower = lower
-        self.upper = upper
-        self.generator = generator
-        self.eps_scale = 1.0
+        self._store_attack_config(eps, alpha, bn_mode, lower, upper, generator)
 
     def perturb(self, model: torch.nn.Module, x: torch.Tensor, y: torch.Tensor,
                precision: str | None = None) -> torch.Tensor:
@@ -121,14 +112,9 @@ class NFGSM(AdversarialObjective):
             x_adv = (x + (x_adv - x).clamp(-bound, bound)).clamp(self.lower, self.upper)
         return like_input(x_adv.detach(), x)
 
-    def step(self, model: torch.nn.Module, batch: Any, updater: Any) -> StepOutput:
-        x, y = split_batch(batch)
-        x_adv = self.perturb(model, x, y, precision=updater.precision.name)
-        with updater.autocast(x):
-            logits = model(x_adv)  # (N, classes)
-            loss = F.cross_entropy(logits, y)
-        updater.update(loss)
-        return StepOutput(loss.detach().float(), logits.detach(), y)
+    def _adversarial(self, model: torch.nn.Module, x: torch.Tensor, y: torch.Tensor,
+                     precision: str | None) -> torch.Tensor:
+        return self.perturb(model, x, y, precision=precision)
 
     def fallback(self) -> Objective:
         """PGD-2 adversarial training at the same eps (alpha = 1.25 eps) for the rest of the run."""
@@ -136,12 +122,6 @@ class NFGSM(AdversarialObjective):
 
         return PGDAT(self.eps, steps=2, bn_mode=self.bn_mode, lower=self.lower,
                      upper=self.upper, generator=self.generator)
-
-    def state_dict(self) -> dict[str, Any]:
-        return {"eps_scale": self.eps_scale}
-
-    def load_state_dict(self, state: dict[str, Any]) -> None:
-        self.eps_scale = float(state.get("eps_scale", 1.0))
 
     def __repr__(self) -> str:
         return f"NFGSM(eps={self.eps!r}, noise={self.noise!r}, alpha={self.alpha!r})"

@@ -55,7 +55,6 @@ from robust._training import (
     unwrap,
 )
 from robust.pgd import pgd
-from traincore import StepOutput, split_batch
 
 NORMS = ("linf", "l2")
 
@@ -112,18 +111,12 @@ class PGDAT(AdversarialObjective):
                 or not 0.0 <= clean_weight <= 1.0:
             raise ValueError(f"clean_weight={clean_weight!r} must be a number in [0, 1]")
         check_bn_mode(bn_mode)
-        self.eps = eps
-        self.alpha = alpha
         self.steps = steps
         self.norm = norm
         self.random_start = random_start
         self.restarts = restarts
         self.clean_weight = clean_weight
-        self.bn_mode = bn_mode
-        self.lower = lower
-        self.upper = upper
-        self.generator = generator
-        self.eps_scale = 1.0
+        self._store_attack_config(eps, alpha, bn_mode, lower, upper, generator)
 
     def attack(self, model: torch.nn.Module, x: torch.Tensor, y: torch.Tensor,
                precision: str | None = None) -> torch.Tensor:
@@ -137,31 +130,22 @@ class PGDAT(AdversarialObjective):
         )
         return like_input(x_adv.detach(), x)
 
-    def step(self, model: torch.nn.Module, batch: Any, updater: Any) -> StepOutput:
-        x, y = split_batch(batch)
-        x_adv = self.attack(model, x, y, precision=updater.precision.name)
+    def _loss(self, model: torch.nn.Module, x: torch.Tensor, x_adv: torch.Tensor,
+              y: torch.Tensor, updater: Any) -> tuple[torch.Tensor, torch.Tensor]:
+        """Cross-entropy on ``x_adv``, mixed with the clean one when ``clean_weight > 0``."""
+        if not self.clean_weight > 0:
+            return super()._loss(model, x, x_adv, y, updater)
         n = x.shape[0]
         with updater.autocast(x):
-            if self.clean_weight > 0:
-                logits_all = model(torch.cat([x_adv, x]))  # (2N, classes), one BN batch
-                logits, logits_clean = logits_all[:n], logits_all[n:]
-                loss = (1 - self.clean_weight) * F.cross_entropy(logits, y) \
-                    + self.clean_weight * F.cross_entropy(logits_clean, y)
-            else:
-                logits = model(x_adv)  # (N, classes)
-                loss = F.cross_entropy(logits, y)
-        updater.update(loss)
-        return StepOutput(loss.detach().float(), logits.detach(), y)
+            logits_all = model(torch.cat([x_adv, x]))  # (2N, classes), one BN batch
+            logits, logits_clean = logits_all[:n], logits_all[n:]
+            loss = (1 - self.clean_weight) * F.cross_entropy(logits, y) \
+                + self.clean_weight * F.cross_entropy(logits_clean, y)
+        return loss, logits
 
     def fallback(self) -> None:
         """PGD-AT has no cheaper-but-safer fallback: the guard only restores the last good state."""
         return None
-
-    def state_dict(self) -> dict[str, Any]:
-        return {"eps_scale": self.eps_scale}
-
-    def load_state_dict(self, state: dict[str, Any]) -> None:
-        self.eps_scale = float(state.get("eps_scale", 1.0))
 
     def __repr__(self) -> str:
         return (f"PGDAT(eps={self.eps!r}, steps={self.steps}, norm={self.norm!r}, "

@@ -49,7 +49,6 @@ from robust._training import (
     unwrap,
 )
 from robust.trades_attack import trades_attack
-from traincore import StepOutput, split_batch
 
 
 class TRADES(AdversarialObjective):
@@ -92,15 +91,9 @@ class TRADES(AdversarialObjective):
         check_positive(alpha, "alpha", allow_none=True)
         check_int(steps, "steps", 1)
         check_bn_mode(bn_mode)
-        self.eps = eps
         self.beta = beta
-        self.alpha = alpha
         self.steps = steps
-        self.bn_mode = bn_mode
-        self.lower = lower
-        self.upper = upper
-        self.generator = generator
-        self.eps_scale = 1.0
+        self._store_attack_config(eps, alpha, bn_mode, lower, upper, generator)
 
     def attack(self, model: torch.nn.Module, x: torch.Tensor,
                precision: str | None = None) -> torch.Tensor:
@@ -112,10 +105,14 @@ class TRADES(AdversarialObjective):
         )
         return like_input(x_adv.detach(), x)
 
-    def step(self, model: torch.nn.Module, batch: Any, updater: Any) -> StepOutput:
-        x, y = split_batch(batch)
+    def _adversarial(self, model: torch.nn.Module, x: torch.Tensor, y: torch.Tensor,
+                     precision: str | None) -> torch.Tensor:
+        return self.attack(model, x, precision=precision)  # the KL attack needs no labels
+
+    def _loss(self, model: torch.nn.Module, x: torch.Tensor, x_adv: torch.Tensor,
+              y: torch.Tensor, updater: Any) -> tuple[torch.Tensor, torch.Tensor]:
+        """Natural cross-entropy plus ``beta`` times the KL term; logits of ``x_adv``."""
         n = x.shape[0]
-        x_adv = self.attack(model, x, precision=updater.precision.name)
         with updater.autocast(x):
             logits_all = model(torch.cat([x, x_adv]))  # (2N, classes), one pass
         # losses in fp32: the KL of two nearly equal distributions loses digits in bf16
@@ -123,15 +120,7 @@ class TRADES(AdversarialObjective):
         natural = F.cross_entropy(logits_clean, y)
         robust = F.kl_div(F.log_softmax(logits_adv, dim=1), F.softmax(logits_clean, dim=1),
                           reduction="batchmean")
-        loss = natural + self.beta * robust
-        updater.update(loss)
-        return StepOutput(loss.detach(), logits_adv.detach(), y)
-
-    def state_dict(self) -> dict[str, Any]:
-        return {"eps_scale": self.eps_scale}
-
-    def load_state_dict(self, state: dict[str, Any]) -> None:
-        self.eps_scale = float(state.get("eps_scale", 1.0))
+        return natural + self.beta * robust, logits_adv  # (loss, (N, classes)), both fp32
 
     def __repr__(self) -> str:
         return f"TRADES(eps={self.eps!r}, beta={self.beta!r}, steps={self.steps})"
