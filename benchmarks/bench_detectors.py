@@ -83,7 +83,7 @@ def _river_loop(det, values: list) -> tuple[list[int], list[int]]:
 
 
 def _record(workload: str, benchmark, impl: str, items: int, drifts: list[int], **extra):
-    benchmark.group = workload
+    benchmark.group = benchmark.extra_info["workload"] = workload
     benchmark.extra_info.update({"impl": impl, "items": items, "n_drifts": len(drifts), **extra})
     if getattr(benchmark, "stats", None) is None:  # --benchmark-disable: nothing was timed
         return

@@ -97,7 +97,7 @@ def test_e2e_wide_csv_ours(benchmark, wide_csv, det):
     alerts = benchmark.pedantic(_ours_e2e, args=(wide_csv, DETECTORS[det], timing), rounds=3,
                                 warmup_rounds=1)
     n = N_ROWS * N_SENSORS
-    benchmark.group = f"monitor-e2e-wide-csv-{det}"
+    benchmark.group = benchmark.extra_info["workload"] = f"monitor-e2e-wide-csv-{det}"
     benchmark.extra_info.update(impl="ours", items=n, alerts=len(alerts), **timing,
                                 parse_readings_per_s=n / timing["parse_s"],
                                 detect_readings_per_s=n / timing["detect_s"],
@@ -118,7 +118,7 @@ def test_e2e_wide_csv_river(benchmark, wide_csv):
         return alerts
 
     alerts = benchmark.pedantic(run, rounds=1, warmup_rounds=1)
-    benchmark.group = "monitor-e2e-wide-csv-PageHinkley"
+    benchmark.group = benchmark.extra_info["workload"] = "monitor-e2e-wide-csv-PageHinkley"
     benchmark.extra_info.update(impl="river", items=N_ROWS * N_SENSORS, alerts=len(alerts))
 
 
@@ -141,7 +141,7 @@ def test_e2e_long_csv_ours(benchmark, long_csv):
     alerts = benchmark.pedantic(_ours_e2e, args=(long_csv, DETECTORS["PageHinkley"], timing),
                                 rounds=3, warmup_rounds=1)
     n = N_ROWS * N_SENSORS
-    benchmark.group = "monitor-e2e-long-csv-PageHinkley"
+    benchmark.group = benchmark.extra_info["workload"] = "monitor-e2e-long-csv-PageHinkley"
     benchmark.extra_info.update(impl="ours", items=n, alerts=len(alerts), **timing,
                                 parse_readings_per_s=n / timing["parse_s"],
                                 detect_readings_per_s=n / timing["detect_s"],
@@ -169,7 +169,7 @@ def test_e2e_long_csv_river(benchmark, long_csv):
         return alerts
 
     alerts = benchmark.pedantic(run, rounds=1, warmup_rounds=1)
-    benchmark.group = "monitor-e2e-long-csv-PageHinkley"
+    benchmark.group = benchmark.extra_info["workload"] = "monitor-e2e-long-csv-PageHinkley"
     benchmark.extra_info.update(impl="river", items=N_ROWS * N_SENSORS, alerts=len(alerts))
 
 
@@ -188,7 +188,7 @@ def test_detect_ours(benchmark, parsed):
     alerts = benchmark.pedantic(
         lambda mon: mon.update_wide(parsed.sensors, parsed.values, parsed.timestamps,
                                     parsed.offsets), setup=setup, rounds=5, warmup_rounds=1)
-    benchmark.group = "monitor-detect"
+    benchmark.group = benchmark.extra_info["workload"] = "monitor-detect"
     benchmark.extra_info.update(impl="ours", items=parsed.values.size, alerts=len(alerts))
 
 
@@ -201,7 +201,7 @@ def test_detect_river(benchmark, parsed):
     alerts = benchmark.pedantic(
         lambda dets: _river_detect(parsed.sensors, parsed.values, dets, parsed.offsets),
         setup=setup, rounds=1, warmup_rounds=1)
-    benchmark.group = "monitor-detect"
+    benchmark.group = benchmark.extra_info["workload"] = "monitor-detect"
     benchmark.extra_info.update(impl="river", items=parsed.values.size, alerts=len(alerts))
 
 
@@ -213,7 +213,7 @@ def test_parse_ours(benchmark, wide_csv):
         return n
 
     n = benchmark.pedantic(run, rounds=5, warmup_rounds=1)
-    benchmark.group = "monitor-parse-wide-csv"
+    benchmark.group = benchmark.extra_info["workload"] = "monitor-parse-wide-csv"
     benchmark.extra_info.update(impl="ours", items=n)
 
 
@@ -359,6 +359,7 @@ def test_mqtt_throughput(benchmark, broker, batch):
         return n_read
 
     n = benchmark.pedantic(run, rounds=1, warmup_rounds=0)
-    benchmark.group = f"monitor-mqtt-{'json50' if batch else 'single'}"
+    workload = f"monitor-mqtt-{'json50' if batch else 'single'}"
+    benchmark.group = benchmark.extra_info["workload"] = workload
     benchmark.extra_info.update(impl="ours", items=n, **stages)
     _save(f"mqtt_{'json50' if batch else 'single'}", dict(benchmark.extra_info))
