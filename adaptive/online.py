@@ -33,23 +33,35 @@ from __future__ import annotations
 
 import collections
 import importlib.util
-import io
-import pickle
 from collections.abc import Callable
 from typing import Any
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 
-from adaptive.base import Detector, Fleet
-from adaptive.online_inputs import InputSpec, Ring
+from adaptive.base import Fleet
+from adaptive.online_inputs import (  # noqa: F401 - _plain: re-export
+    InputSpec,
+    Ring,
+    _plain,
+    hold,
+    release,
+    targets,
+    to_batch,
+)
+from adaptive.online_signals import feature_alarms, per_sample_loss, signal_values
+from adaptive.online_signals import feed as _feed
+from adaptive.online_state import (  # noqa: F401 - _STATE_VERSION, _bytes_tensor: re-exports
+    _STATE_VERSION,
+    SIGNALS,
+    TASKS,
+    _bytes_tensor,
+    check_config,
+    learner_state_dict,
+    load_learner_state,
+)
 from adaptive.policy import Policy
 from traincore import Objective, Supervised, Updater
-
-_STATE_VERSION = 1
-TASKS = ("classification", "regression")
-SIGNALS = ("loss", "error")
 
 
 class OnlineLearner:
@@ -128,39 +140,10 @@ class OnlineLearner:
         grad_clip: float | None = None,
         device: torch.device | str | None = None,
     ):
-        if task not in TASKS:
-            raise ValueError(f"task={task!r} must be one of {TASKS}")
-        if not (callable(loss) or loss in ("ce", "mse")):
-            raise ValueError(f"loss={loss!r} must be 'ce', 'mse' or a callable")
-        if task == "regression" and loss == "ce":
-            loss = "mse"  # the default loss follows the task
-        if signal not in SIGNALS:
-            raise ValueError(f"signal={signal!r} must be one of {SIGNALS}")
-        if detector is not None and not (
-            hasattr(detector, "update") and hasattr(detector, "drift_detected")
-        ):
-            raise TypeError(f"detector must have update(x) and drift_detected, got {detector!r}")
-        if feature_monitor is not None and not isinstance(feature_monitor, Fleet):
-            raise TypeError(f"feature_monitor must be an adaptive.Fleet, got {feature_monitor!r}")
-        if isinstance(delay, bool) or not isinstance(delay, (int, np.integer)) or delay < 0:
-            raise ValueError(f"delay={delay!r} must be an integer >= 0 (samples)")
-        for name, v in (("memory", memory), ("max_pending", max_pending)):
-            if isinstance(v, bool) or not isinstance(v, (int, np.integer)) or v < 0:
-                raise ValueError(f"{name}={v!r} must be an integer >= 0")
-        if delay > max_pending:
-            raise ValueError(f"delay={delay} must be <= max_pending={max_pending}")
-        if nan_policy not in ("raise", "skip"):
-            raise ValueError(f"nan_policy={nan_policy!r} must be 'raise' or 'skip'")
-        if classes is not None:
-            classes = list(classes)
-            if len(classes) < 2 or len(set(classes)) != len(classes):
-                raise ValueError(f"classes={classes!r} must hold >= 2 distinct labels")
-            if task != "classification":
-                raise ValueError("classes is only meaningful for task='classification'")
-        policies = tuple(policies)
-        for p in policies:
-            if not isinstance(p, Policy):
-                raise TypeError(f"policies must be adaptive Policy objects, got {p!r}")
+        loss, classes, policies = check_config(
+            task=task, loss=loss, signal=signal, detector=detector,
+            feature_monitor=feature_monitor, policies=policies, delay=delay, classes=classes,
+            nan_policy=nan_policy, memory=memory, max_pending=max_pending)
         self.model = model
         self.optimizer = optimizer
         self.updater = Updater(model, optimizer, precision=precision, grad_clip=grad_clip)
@@ -195,68 +178,23 @@ class OnlineLearner:
     # -- losses ---------------------------------------------------------------------------------
     def per_sample_loss(self, out: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
         """(B,) losses of outputs ``out`` (B, ...) against targets ``y`` (B,)."""
-        b = out.shape[0]
-        if callable(self.loss):
-            r = self.loss(out, y)
-            if r.shape != (b,):
-                raise ValueError(f"loss callable must return per-sample losses of shape ({b},), "
-                                 f"got {tuple(r.shape)}")
-            return r
-        if self.loss == "ce":
-            return F.cross_entropy(out, y, reduction="none")
-        return (out.reshape(b, -1) - y.reshape(b, -1).to(out.dtype)).pow(2).mean(1)
+        return per_sample_loss(self.loss, out, y)
 
     def _mean_loss(self, out: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
         return self.per_sample_loss(out, y).mean()  # mean reduction, see the module docstring
 
     def _signal(self, out: torch.Tensor, y: torch.Tensor, losses: torch.Tensor) -> np.ndarray:
-        if self.signal == "loss":
-            return losses.detach().double().cpu().numpy()
-        if self.task == "classification":
-            return (out.argmax(1) != y).double().cpu().numpy()
-        b = out.shape[0]
-        return (out.reshape(b, -1) - y.reshape(b, -1)).abs().mean(1).double().cpu().numpy()
+        return signal_values(self.signal, self.task, out, y, losses)
 
     # -- conversion -----------------------------------------------------------------------------
     def _x(self, x: Any, many: bool) -> tuple[torch.Tensor, np.ndarray, dict]:
         """Batch tensor (B, ...) on the device, the (B,) finite mask, the first-sight record."""
-        arr, first = self._inputs.convert(x, many=many)
-        t = torch.as_tensor(arr).to(self.device)
-        if not t.is_floating_point():
-            t = t.float()
-        t = t.to(torch.get_default_dtype() if t.dtype == torch.float64 else t.dtype)
-        finite = torch.isfinite(t.reshape(t.shape[0], -1)).all(1).cpu().numpy()
-        if not finite.all() and self.nan_policy == "raise":
-            i = int(np.flatnonzero(~finite)[0])
-            raise ValueError(f"x: sample {i} has non-finite features; pass nan_policy='skip' "
-                             "to skip such samples")
-        return t, finite, first
+        return to_batch(self._inputs, x, many=many, device=self.device,
+                        nan_policy=self.nan_policy)
 
     def _y(self, y: Any, n: int) -> torch.Tensor:
-        if self.task == "classification":
-            if self._class_index is not None:
-                vals = [y] if n == 1 and np.ndim(_plain(y)) == 0 else list(_plain(y))
-                try:
-                    idx = [self._class_index[v] for v in vals]
-                except (KeyError, TypeError):
-                    bad = next(v for v in vals if v not in self._class_index)
-                    raise ValueError(f"y={bad!r} is not one of classes={self.classes}") from None
-                t = torch.as_tensor(idx, dtype=torch.long)
-            else:
-                a = np.asarray(_plain(y)).reshape(-1)
-                if a.dtype.kind not in "biu":
-                    raise ValueError(f"y must be integer class indices (or pass classes=), got "
-                                     f"dtype {a.dtype}")
-                bad = (a < 0) | (a >= (self._n_outputs or np.iinfo(np.int64).max))
-                if bad.any():
-                    top = self._n_outputs - 1 if self._n_outputs else None
-                    raise ValueError(f"y={a[bad][0]} is outside the classes 0..{top}")
-                t = torch.as_tensor(a.astype(np.int64))
-        else:
-            a = np.asarray(_plain(y), dtype=np.float64).reshape(n, -1)
-            t = torch.as_tensor(a, dtype=torch.get_default_dtype()).squeeze(1)
-        if t.shape[0] != n:
-            raise ValueError(f"y has {t.shape[0]} labels for {n} samples")
+        t = targets(y, n, task=self.task, classes=self.classes, class_index=self._class_index,
+                    n_outputs=self._n_outputs)
         return t.to(self.device)
 
     def _ensure_outputs(self, x: torch.Tensor) -> None:
@@ -283,11 +221,7 @@ class OnlineLearner:
         if id is not None:
             if not finite.all():
                 raise ValueError(f"x for id={id!r} has non-finite features")
-            self._by_id[id] = t
-            self._by_id.move_to_end(id)
-            while len(self._by_id) > self.max_pending:
-                self._by_id.popitem(last=False)
-                self.n_expired += 1
+            self.n_expired += hold(self._by_id, id, t, self.max_pending)
         self._ensure_outputs(t)
         self.n_skipped += int((~finite).sum())
         out = self._forward_eval(t)
@@ -386,13 +320,10 @@ class OnlineLearner:
             self._by_id.pop(by_id, None)
         self._arrive(t)  # inputs reach the monitor when given to learn_* (with id: at the label)
         if by_id is None and self.delay > 0:
-            for i in range(t.shape[0]):
-                self._pending.append((t[i:i + 1], yt[i:i + 1]))
-            ready = [self._pending.popleft() for _ in range(len(self._pending) - self.delay)]
-            if not ready:
+            ready = release(self._pending, t, yt, self.delay)
+            if ready is None:
                 return
-            t = torch.cat([r[0] for r in ready])
-            yt = torch.cat([r[1] for r in ready])
+            t, yt = ready
         if t.shape[0]:
             self._train(t, yt)
 
@@ -408,13 +339,8 @@ class OnlineLearner:
             p.after_inputs(self, t)
         if self.feature_monitor is None:
             return
-        feats = self.feature_fn(t) if self.feature_fn is not None else t.reshape(t.shape[0], -1)
-        vals = feats.detach().double().cpu().numpy()  # (B, S)
-        if vals.shape[1] != self.feature_monitor.n_streams:
-            raise ValueError(f"feature_monitor has {self.feature_monitor.n_streams} streams but "
-                             f"the inputs give {vals.shape[1]} feature statistics")
-        alarms = self.feature_monitor.update(vals, output="mask")
-        self._dispatch(alarms.drift.any(1), alarms.warning.any(1), start, "features")
+        drift, warn = feature_alarms(self.feature_monitor, self.feature_fn, t)
+        self._dispatch(drift, warn, start, "features")
 
     def _train(self, x: torch.Tensor, y: torch.Tensor) -> None:
         """One objective step on (x (B, ...), y (B,)); then policies, detector and events."""
@@ -462,87 +388,11 @@ class OnlineLearner:
         """Everything needed to resume: model, optimizer, updater, objective, detector, monitor,
         policies, buffers and counters (tensors and plain values; ``torch.load`` with
         ``weights_only=True`` reads it)."""
-        det = None
-        if isinstance(self.detector, Detector):
-            det = {"kind": "adaptive", "state": self.detector.state_dict()}
-        elif self.detector is not None:  # a River detector: its pickle, as bytes in a tensor
-            det = {"kind": "pickle", "state": _bytes_tensor(pickle.dumps(self.detector))}
-        return {
-            "version": _STATE_VERSION,
-            "model": self.model.state_dict(),
-            "optimizer": self.optimizer.state_dict(),
-            "updater": self.updater.state_dict(),
-            "objective": self.objective.state_dict(),
-            "detector": det,
-            "feature_monitor": None if self.feature_monitor is None
-            else self.feature_monitor.state_dict(),
-            "policies": [p.state_dict() for p in self.policies],
-            "inputs": self._inputs.state_dict(),
-            "n_outputs": self._n_outputs,
-            "pending": [list(p) for p in self._pending],
-            "by_id": [[k, v] for k, v in self._by_id.items()],
-            "recent": self.recent.state_dict(),
-            "recent_inputs": self.recent_inputs.state_dict(),
-            "counters": [self.n_seen, self.n_learned, self.n_skipped, self.n_expired],
-            "events": [list(e) for e in self.events],
-        }
+        return learner_state_dict(self)
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         """Restore :meth:`state_dict` into a learner built with the same configuration."""
-        if not isinstance(state, dict) or state.get("version") != _STATE_VERSION:
-            raise ValueError(f"not an OnlineLearner state of version {_STATE_VERSION}")
-        if len(state["policies"]) != len(self.policies):
-            raise ValueError(f"state has {len(state['policies'])} policies, this learner "
-                             f"{len(self.policies)}")
-        self.model.load_state_dict(state["model"])
-        self.optimizer.load_state_dict(state["optimizer"])
-        self.updater.load_state_dict(state["updater"])
-        for p, s in zip(self.policies, state["policies"]):
-            p.load_state_dict(s)  # may re-wrap the objective (EWC)
-        self.objective.load_state_dict(state["objective"])
-        det = state["detector"]
-        if det is not None and det["kind"] == "adaptive":
-            self.detector.load_state_dict(det["state"])
-        elif det is not None:
-            self.detector = pickle.load(io.BytesIO(det["state"].numpy().tobytes()))
-        if state["feature_monitor"] is not None:
-            self.feature_monitor.load_state_dict(state["feature_monitor"])
-        self._inputs.load_state_dict(state["inputs"])
-        self._n_outputs = state["n_outputs"]
-        self._pending = collections.deque(tuple(p) for p in state["pending"])
-        self._by_id = collections.OrderedDict((k, v) for k, v in state["by_id"])
-        self.recent.load_state_dict(state["recent"])
-        self.recent_inputs.load_state_dict(state["recent_inputs"])
-        self.n_seen, self.n_learned, self.n_skipped, self.n_expired = state["counters"]
-        self.events = [tuple(e) for e in state["events"]]
-
-
-def _feed(detector: Any, values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Feed (B,) values in order; (B,) drift and warning masks."""
-    drift = np.zeros(values.shape[0], dtype=bool)
-    warn = np.zeros(values.shape[0], dtype=bool)
-    if isinstance(detector, Detector):
-        alarms = detector.update_many(values)
-        drift[alarms.drift] = True
-        warn[alarms.warning] = True
-        return drift, warn
-    for i, v in enumerate(values):
-        detector.update(float(v))
-        drift[i] = bool(detector.drift_detected)
-        warn[i] = bool(getattr(detector, "warning_detected", False))
-    return drift, warn
-
-
-def _plain(y: Any) -> Any:
-    if isinstance(y, torch.Tensor):
-        return y.detach().cpu().numpy()
-    if hasattr(y, "to_numpy"):  # pandas Series
-        return y.to_numpy()
-    return y
-
-
-def _bytes_tensor(b: bytes) -> torch.Tensor:
-    return torch.frombuffer(bytearray(b), dtype=torch.uint8).clone()
+        load_learner_state(self, state)
 
 
 class _Classifier(OnlineLearner):

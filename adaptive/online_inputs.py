@@ -1,13 +1,16 @@
-"""Input and label handling of :class:`~adaptive.OnlineLearner`, plus its bounded ring buffer.
+"""Input and label handling of :class:`~adaptive.OnlineLearner`, plus its buffers.
 
 Inputs arrive as tensors, numpy arrays, River-style dicts (feature -> value) or pandas frames;
 all become float tensors of a fixed sample shape. The first input fixes the feature order (for
 dicts and frames), the sample shape and the array dtype; a later input that disagrees raises
-before anything changes.
+before anything changes. Labels become class-index or regression target tensors. The buffers:
+samples waiting ``delay`` later samples for training, inputs predicted with an ``id`` waiting
+for their label, and a ring of recent rows for the policies.
 """
 
 from __future__ import annotations
 
+import collections
 import numbers
 from typing import Any
 
@@ -113,6 +116,93 @@ class InputSpec:
     def commit(self, first: dict) -> None:
         if self.shape is None:
             self.names, self.shape, self.dtype = first["names"], first["shape"], first["dtype"]
+
+
+def to_batch(spec: InputSpec, x: Any, *, many: bool, device: torch.device,
+             nan_policy: str) -> tuple[torch.Tensor, np.ndarray, dict]:
+    """Batch tensor (B, ...) on ``device``, the (B,) finite mask, the first-sight record.
+
+    Non-finite samples raise with ``nan_policy="raise"``; with ``"skip"`` the mask marks them.
+    """
+    arr, first = spec.convert(x, many=many)
+    t = torch.as_tensor(arr).to(device)
+    if not t.is_floating_point():
+        t = t.float()
+    t = t.to(torch.get_default_dtype() if t.dtype == torch.float64 else t.dtype)
+    finite = torch.isfinite(t.reshape(t.shape[0], -1)).all(1).cpu().numpy()
+    if not finite.all() and nan_policy == "raise":
+        i = int(np.flatnonzero(~finite)[0])
+        raise ValueError(f"x: sample {i} has non-finite features; pass nan_policy='skip' "
+                         "to skip such samples")
+    return t, finite, first
+
+
+# -- labels -----------------------------------------------------------------------------------
+def targets(y: Any, n: int, *, task: str, classes: list | None, class_index: dict | None,
+            n_outputs: int | None) -> torch.Tensor:
+    """(n,) targets of ``y`` on the CPU: class indices (int64) or regression values.
+
+    Class labels map through ``class_index`` (from ``classes``) or must be integers in
+    ``0..n_outputs-1``; a bad label raises before anything changes.
+    """
+    if task == "classification":
+        if class_index is not None:
+            vals = [y] if n == 1 and np.ndim(_plain(y)) == 0 else list(_plain(y))
+            try:
+                idx = [class_index[v] for v in vals]
+            except (KeyError, TypeError):
+                bad = next(v for v in vals if v not in class_index)
+                raise ValueError(f"y={bad!r} is not one of classes={classes}") from None
+            t = torch.as_tensor(idx, dtype=torch.long)
+        else:
+            a = np.asarray(_plain(y)).reshape(-1)
+            if a.dtype.kind not in "biu":
+                raise ValueError(f"y must be integer class indices (or pass classes=), got "
+                                 f"dtype {a.dtype}")
+            bad = (a < 0) | (a >= (n_outputs or np.iinfo(np.int64).max))
+            if bad.any():
+                top = n_outputs - 1 if n_outputs else None
+                raise ValueError(f"y={a[bad][0]} is outside the classes 0..{top}")
+            t = torch.as_tensor(a.astype(np.int64))
+    else:
+        a = np.asarray(_plain(y), dtype=np.float64).reshape(n, -1)
+        t = torch.as_tensor(a, dtype=torch.get_default_dtype()).squeeze(1)
+    if t.shape[0] != n:
+        raise ValueError(f"y has {t.shape[0]} labels for {n} samples")
+    return t
+
+
+def _plain(y: Any) -> Any:
+    if isinstance(y, torch.Tensor):
+        return y.detach().cpu().numpy()
+    if hasattr(y, "to_numpy"):  # pandas Series
+        return y.to_numpy()
+    return y
+
+
+# -- label delay --------------------------------------------------------------------------------
+def hold(by_id: collections.OrderedDict, id: Any, t: torch.Tensor, max_pending: int) -> int:
+    """Keep the input ``t`` (1, ...) predicted with ``id`` until its label comes; evict the
+    oldest ids beyond ``max_pending`` and return how many were evicted."""
+    by_id[id] = t
+    by_id.move_to_end(id)
+    evicted = 0
+    while len(by_id) > max_pending:
+        by_id.popitem(last=False)
+        evicted += 1
+    return evicted
+
+
+def release(pending: collections.deque, x: torch.Tensor, y: torch.Tensor,
+            delay: int) -> tuple[torch.Tensor, torch.Tensor] | None:
+    """Queue the samples (x (B, ...), y (B,)); return those that have now waited for ``delay``
+    later samples, oldest first, or None."""
+    for i in range(x.shape[0]):
+        pending.append((x[i:i + 1], y[i:i + 1]))
+    ready = [pending.popleft() for _ in range(len(pending) - delay)]
+    if not ready:
+        return None
+    return torch.cat([r[0] for r in ready]), torch.cat([r[1] for r in ready])
 
 
 class Ring:
