@@ -18,7 +18,7 @@ censored tails included), ``ARL0 = N / K``: the maximum-likelihood estimate for 
 geometric (exponential) run lengths, and the renewal-reward ratio estimate for any run-length
 distribution (its bias is of order ``ARL0 / max_steps``, small when streams are long). The
 confidence interval is the union of two intervals: the exact Poisson interval for the alarm rate
-(chi-square quantiles, Wilson-Hilferty approximation for more than 2 degrees of freedom) and the
+(chi-square quantiles from the exact regularised incomplete gamma function, no scipy) and the
 delta-method interval for the ratio from the between-stream variance of the alarm counts (valid
 when run lengths are not geometric). ``K = 0`` gives ``ARL0 = inf`` with a finite lower bound.
 """
