@@ -40,20 +40,12 @@ from robust import pgd
 torchattacks = pytest.importorskip("torchattacks")
 
 RESULTS = Path(__file__).parent / "results"
-# intra-op threads for the CPU runs: 1 by default, because on a shared 2-core machine two OpenMP
-# threads per process oversubscribe the cores and the timings swing by 5x
-CPU_THREADS = int(os.environ.get("ROBUST_BENCH_CPU_THREADS", "1"))
 CPU_ROUNDS = 10
 GPU_ROUNDS = 10
 _quality: dict[str, dict] = {}
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _cpu_threads():
-    n = torch.get_num_threads()
-    torch.set_num_threads(CPU_THREADS)
-    yield
-    torch.set_num_threads(n)
+pytestmark = pytest.mark.usefixtures("cpu_threads")  # benchmarks/conftest.py
 
 
 def _models():

@@ -43,7 +43,6 @@ from traincore import Supervised, fit
 torchattacks = pytest.importorskip("torchattacks")
 
 RESULTS = Path(__file__).parent / "results"
-CPU_THREADS = int(os.environ.get("ROBUST_BENCH_CPU_THREADS", "1"))
 EPOCHS = 2  # per timed call on the CPU workload
 EPS, STEPS, BATCH, LR = 0.2, 10, 64, 0.05
 CPU_ROUNDS = 2
@@ -51,12 +50,7 @@ GPU_ROUNDS = 3
 _quality: dict[str, dict] = {}
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _cpu_threads():
-    n = torch.get_num_threads()
-    torch.set_num_threads(CPU_THREADS)
-    yield
-    torch.set_num_threads(n)
+pytestmark = pytest.mark.usefixtures("cpu_threads")  # benchmarks/conftest.py
 
 
 def _record(group: str, impl: str, info: dict) -> None:

@@ -22,6 +22,19 @@ def device() -> torch.device:
     return bench_device()
 
 
+@pytest.fixture(scope="module")
+def cpu_threads():
+    """Intra-op threads for a module's CPU timings: ``ROBUST_BENCH_CPU_THREADS``, 1 by default.
+
+    On a shared 2-core machine two OpenMP threads per process oversubscribe the cores and the
+    timings swing by 5x; one thread gives stable same-run ratios.
+    """
+    n = torch.get_num_threads()
+    torch.set_num_threads(int(os.environ.get("ROBUST_BENCH_CPU_THREADS", "1")))
+    yield
+    torch.set_num_threads(n)
+
+
 def pytest_benchmark_update_machine_info(config, machine_info):
     machine_info["torch"] = torch.__version__
     machine_info["python"] = platform.python_version()
