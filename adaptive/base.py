@@ -376,10 +376,11 @@ class Fleet:
                 f"got {arr.shape}"
             )
         who = type(self.detector).__name__
-        _validate_values(arr2, self.nan_policy, self.detector._binary, who)
+        n_bad = _validate_values(arr2, self.nan_policy, self.detector._binary, who)
         codes = np.zeros(arr2.shape, dtype=np.int8)
         _run_dense(type(self.detector)._step, self._state, self._params, arr2, codes)
-        self.n_skipped += arr2.shape[0] - np.isfinite(arr2).sum(axis=0)
+        if n_bad:  # per-stream counts only when something was skipped (a second full pass)
+            self.n_skipped += arr2.shape[0] - np.isfinite(arr2).sum(axis=0)
         if output == "pairs":
             return Alarms(np.argwhere(codes == DRIFT), np.argwhere(codes == WARNING))
         if single:
@@ -400,11 +401,13 @@ class Fleet:
         if idx.size and (not np.issubdtype(idx.dtype, np.integer) or idx.min() < 0
                          or idx.max() >= self.n_streams):
             raise ValueError(f"streams must be integers in [0, {self.n_streams}), got {idx}")
-        _validate_values(arr, self.nan_policy, self.detector._binary, type(self.detector).__name__)
+        n_bad = _validate_values(arr, self.nan_policy, self.detector._binary,
+                                 type(self.detector).__name__)
         codes = np.zeros(arr.shape[0], dtype=np.int8)
         _run_events(type(self.detector)._step, self._state, self._params, idx.astype(np.int64), arr,
                     codes)
-        np.add.at(self.n_skipped, idx[~np.isfinite(arr)], 1)
+        if n_bad:
+            np.add.at(self.n_skipped, idx[~np.isfinite(arr)], 1)
         return Alarms(np.flatnonzero(codes == DRIFT), np.flatnonzero(codes == WARNING))
 
     def _cast_param(self, name: str, v: float) -> Any:
