@@ -212,18 +212,25 @@ def test_parity_with_alarms_on_a_known_stream():
 
 
 # ---- CUSUM and EWMA: no River peer; the textbook recurrences are the oracle -------------------
+def _in_control(x, i, mu0, sigma, warm_start):
+    """(next index, mean, sd) of a chart (re)starting at i: given, or estimated from the next
+    ``warm_start`` values; mean None when the stream ends during the warm-up."""
+    if mu0 is not None and sigma is not None:
+        return i, mu0, sigma
+    w = x[i:i + warm_start]
+    if len(w) < warm_start:
+        return i + warm_start, None, None
+    m = float(np.mean(w)) if mu0 is None else mu0
+    return i + warm_start, m, float(np.std(w, ddof=1)) if sigma is None else sigma
+
+
 def cusum_oracle(x, k, h, mu0, sigma, warm_start, mode="both"):
     """Page's tabular CUSUM written from the textbook; restarts (re-estimating) after alarms."""
     alarms, i, n = [], 0, len(x)
     while i < n:
-        m, s = mu0, sigma
-        if m is None or s is None:
-            w = x[i:i + warm_start]
-            i += warm_start
-            if len(w) < warm_start:
-                break
-            m = float(np.mean(w)) if m is None else m
-            s = float(np.std(w, ddof=1)) if s is None else s
+        i, m, s = _in_control(x, i, mu0, sigma, warm_start)
+        if m is None:
+            break
         sp = sn = 0.0
         while i < n:
             z = (x[i] - m) / s
@@ -240,14 +247,9 @@ def ewma_oracle(x, lam, big_l, mu0, sigma, warm_start):
     """Roberts' EWMA chart with exact limits, from the textbook; restarts after alarms."""
     alarms, i, n = [], 0, len(x)
     while i < n:
-        m, s = mu0, sigma
-        if m is None or s is None:
-            w = x[i:i + warm_start]
-            i += warm_start
-            if len(w) < warm_start:
-                break
-            m = float(np.mean(w)) if m is None else m
-            s = float(np.std(w, ddof=1)) if s is None else s
+        i, m, s = _in_control(x, i, mu0, sigma, warm_start)
+        if m is None:
+            break
         z, t = m, 0
         while i < n:
             t += 1
