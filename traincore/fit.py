@@ -154,6 +154,10 @@ def fit(
         row = _train_epoch(run, epoch)
         if _finish_epoch(run, epoch, row, started):
             break
+    if dist_utils.is_distributed():
+        # every rank returns once rank 0's last checkpoint is written: a rank that went on to
+        # destroy the process group while rank 0 was still writing aborted rank 0's gloo threads
+        torch.distributed.barrier()
     return run.history
 
 
