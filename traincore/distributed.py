@@ -108,6 +108,18 @@ def init_distributed(backend: str | None = None) -> bool:
     return True
 
 
+def shutdown_distributed() -> None:
+    """End the process group: a barrier, then ``destroy_process_group`` (no-op on one process).
+
+    The barrier keeps a rank from tearing the group down while a peer is still in its last
+    collective; without it gloo aborted the slower rank now and then ("terminate called without
+    an active exception").
+    """
+    if is_distributed():
+        dist.barrier()
+        dist.destroy_process_group()
+
+
 def default_device() -> torch.device:
     """``cuda:LOCAL_RANK`` when CUDA is available, else the CPU."""
     if torch.cuda.is_available():

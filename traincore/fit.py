@@ -155,8 +155,7 @@ def fit(
         if _finish_epoch(run, epoch, row, started):
             break
     if dist_utils.is_distributed():
-        # every rank returns once rank 0's last checkpoint is written: a rank that went on to
-        # destroy the process group while rank 0 was still writing aborted rank 0's gloo threads
+        # every rank returns once rank 0's last checkpoint is on disk, so any rank may read it
         torch.distributed.barrier()
     return run.history
 

@@ -25,7 +25,7 @@ WORKER = textwrap.dedent("""
     import os, sys, torch, torch.distributed as dist
     from torch.nn.parallel import DistributedDataParallel as DDP
     from robust import PGDAT, SmallCNN
-    from traincore import Updater
+    from traincore import Updater, shutdown_distributed
 
     torch.set_num_threads(1)
     rank, world = int(os.environ["RANK"]), int(os.environ["WORLD_SIZE"])
@@ -39,7 +39,7 @@ WORKER = textwrap.dedent("""
     half = slice(4 * rank, 4 * rank + 4)
     PGDAT(eps=0.1, steps=2, random_start=False).step(ddp, (x[half], y[half]), updater)
     torch.save({k: v.detach() for k, v in model.state_dict().items()}, sys.argv[1])
-    dist.destroy_process_group()
+    shutdown_distributed()
 """)
 
 

@@ -21,6 +21,7 @@ from traincore import (
     is_distributed,
     rank,
     seed_everything,
+    shutdown_distributed,
     world_size,
 )
 
@@ -80,7 +81,7 @@ def main() -> None:
     torch.save({"params": model.state_dict(), "history": list(history), "writes": writes,
                 "seen": objective.seen, "all": x[:, 0].tolist()},
                os.path.join(out, f"rank{rank()}.pt"))
-    torch.distributed.destroy_process_group()
+    shutdown_distributed()
 
 
 if __name__ == "__main__":
