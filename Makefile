@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 OUT ?= out
 PYTEST_WORKERS ?= 2
 
-.PHONY: test demo bench lint clean
+.PHONY: test demo bench bench-env bench-online lint clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -28,11 +28,31 @@ test: $(VENV)/.installed-test
 demo: $(VENV)/.installed-demo
 	$(BIN)/python scripts/demo.py --out $(OUT)/demo
 
+# deep-river 0.3.4, the peer of adaptive.OnlineLearner, pins river<0.26 and torch<2.6; it runs with
+# this project's torch and river 0.25, installed with --no-deps into its own environment. torch,
+# numpy, scipy and scikit-learn come from .venv through a .pth file (the same torch build on both
+# sides of benchmarks/online_vs_river.py); the project's .venv never sees river 0.25.
+BENCH_VENV := .venv-bench
+BENCH_PKGS := "river==0.25.*" "deep-river==0.3.4" "pandas>=2.2,<3" python-dateutil pytz tzdata six
+$(BENCH_VENV)/.installed: Makefile | $(VENV)/.installed-bench
+	$(BIN)/python -m venv $(BENCH_VENV)
+	$(BIN)/python -c "import sysconfig; print(sysconfig.get_paths()['purelib'])" > \
+		"$$($(BENCH_VENV)/bin/python -c "import sysconfig; print(sysconfig.get_paths()['purelib'])")/_project_venv.pth"
+	$(BENCH_VENV)/bin/python -m pip install --quiet --disable-pip-version-check --no-deps $(BENCH_PKGS)
+	$(BENCH_VENV)/bin/python -c "import deep_river, river, torch; assert river.__version__.startswith('0.25'), river.__version__"
+	touch $@
+
+bench-env: $(BENCH_VENV)/.installed
+
+# the online learner against deep-river, River's HAT/ARF and logistic regression (held-out streams)
+bench-online: $(VENV)/.installed-bench $(BENCH_VENV)/.installed
+	nice $(BIN)/python benchmarks/online_vs_river.py
+
 # every suite in benchmarks/ (GPU when present), one summary under benchmarks/results/
-bench: $(VENV)/.installed-bench
+bench: $(VENV)/.installed-bench $(BENCH_VENV)/.installed
 	-$(BIN)/python -m pytest benchmarks -o addopts="" -p no:cacheprovider -q \
 		--benchmark-only --benchmark-json=benchmarks/results/raw.json
 	$(BIN)/python benchmarks/summarize.py benchmarks/results/raw.json benchmarks/results/summary
 
 clean:
-	rm -rf $(VENV) $(OUT) .hypothesis .benchmarks
+	rm -rf $(VENV) $(BENCH_VENV) $(OUT) .hypothesis .benchmarks
