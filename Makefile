@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 OUT ?= out
 PYTEST_WORKERS ?= 2
 
-.PHONY: test demo bench bench-env bench-online lint clean
+.PHONY: test chaos demo bench bench-env bench-online lint clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -24,6 +24,13 @@ test: $(VENV)/.installed-test
 	-bash scripts/install_mosquitto.sh
 	$(BIN)/ruff check .
 	$(BIN)/python -m pytest -q -n $(PYTEST_WORKERS) --timeout=600 --durations=15
+
+# the fault-injection suites (marker `chaos`) at many kill points each; `make test` runs the same
+# tests with each suite's small default of CHAOS_POINTS
+CHAOS_POINTS ?= 300
+chaos: $(VENV)/.installed-test
+	CHAOS_POINTS=$(CHAOS_POINTS) $(BIN)/python -m pytest -q -m chaos -n $(PYTEST_WORKERS) \
+		--timeout=3600 --durations=15
 
 demo: $(VENV)/.installed-demo
 	$(BIN)/python scripts/demo.py --out $(OUT)/demo
