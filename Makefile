@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 OUT ?= out
 PYTEST_WORKERS ?= 2
 
-.PHONY: test chaos demo bench bench-env bench-online lint clean
+.PHONY: test chaos demo bench bench-env bench-online tcpd lint clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -60,6 +60,12 @@ bench: $(VENV)/.installed-bench $(BENCH_VENV)/.installed
 	-$(BIN)/python -m pytest benchmarks -o addopts="" -p no:cacheprovider -q \
 		--benchmark-only --benchmark-json=benchmarks/results/raw.json
 	$(BIN)/python benchmarks/summarize.py benchmarks/results/raw.json benchmarks/results/summary
+	-$(MAKE) tcpd
+
+# TCPD detection benchmark (benchmarks/results/tcpd.{md,json}); reads the data folder of
+# benchmarks/data/README.md (TCPD_DATA=DIR to point elsewhere), never downloads
+tcpd: $(VENV)/.installed-test
+	$(BIN)/python -m benchmarks.tcpd.run $(if $(TCPD_DATA),--data $(TCPD_DATA))
 
 clean:
 	rm -rf $(VENV) $(BENCH_VENV) $(OUT) .hypothesis .benchmarks

@@ -137,3 +137,11 @@ def test_published_table_means_are_reproduced():
         n = len(TABLE_SERIES)
         assert round(sum(got[:n]) / n, 3) == f1
         assert round(sum(got[n:]) / n, 3) == cover
+
+
+def test_metrics_docstring_examples_run():
+    import doctest
+
+    import benchmarks.tcpd.metrics as metrics
+
+    assert doctest.testmod(metrics).failed == 0
