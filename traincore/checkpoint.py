@@ -1,10 +1,20 @@
 """Atomic, resumable checkpoints: model, optimizer, scheduler, updater, objective, RNG states.
 
-A checkpoint is written to a temporary file in the target directory, flushed and fsynced, then
-renamed over the target with ``os.replace`` and the directory fsynced: a crash or a failed write
-leaves the previous checkpoint intact. It is read back with ``torch.load(weights_only=True)``,
-so every entry is a tensor or a plain Python value (RNG states included), and loading a
-checkpoint never runs code from the file.
+A checkpoint is written to a locked temporary file in the target directory, flushed and
+fsynced, then renamed over the target with ``os.replace`` and the directory fsynced: a crash or
+a failed write leaves the previous checkpoint intact, and the temp file a killed writer leaves
+behind is removed by :func:`remove_stale_temp_files` (which :func:`traincore.fit` calls on
+start). It is read back with ``torch.load(weights_only=True)``, so every entry is a tensor or a
+plain Python value (RNG states included), and loading a checkpoint never runs code from the
+file.
+
+Integrity: the payload carries the SHA-256 of its contents (``sha256``, see
+``traincore._digest``); :func:`read_checkpoint` recomputes it and refuses a file whose bytes
+changed (:class:`CheckpointError` naming the file). :func:`load_checkpoint` checks that the
+checkpoint fits every object it restores (model keys and shapes, optimizer and scheduler class,
+optimizer groups and state shapes, updater state) before it copies anything: a checkpoint that
+does not fit leaves them all untouched. Version 1 files (written before checksums) still load,
+with a warning that their integrity cannot be verified.
 
 Examples
 --------
@@ -21,24 +31,32 @@ Examples
 
 from __future__ import annotations
 
-import contextlib
 import os
 import random
-import tempfile
+import warnings
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
 
+from traincore._atomic import Hook, atomic_write, remove_stale_temp_files
+from traincore._digest import payload_digest
+from traincore._state_checks import restore_problems
 from traincore.distributed import rank, unwrap
 
+__all__ = ["CheckpointError", "load_checkpoint", "read_checkpoint", "remove_stale_temp_files",
+           "rng_state", "save_checkpoint", "set_rng_state"]
+
 FORMAT = "traincore-checkpoint"
-_VERSION = 1
+_VERSION = 2  # 2: sha256 of the contents and the class names of what was saved
+_READABLE = (1, 2)
+_PARTS = ("model", "optimizer", "scheduler", "updater", "objective")
+_write_hook: Hook | None = None  # test seam (fault injection): see traincore._atomic.atomic_write
 
 
 class CheckpointError(RuntimeError):
-    """A checkpoint file is truncated, corrupt or not a traincore checkpoint."""
+    """A checkpoint file is truncated, corrupt, not a traincore checkpoint, or does not fit."""
 
 
 def rng_state() -> dict[str, Any]:
@@ -120,10 +138,14 @@ def save_checkpoint(
     for name, value in (("epoch", epoch), ("step", step)):
         if not isinstance(value, int) or isinstance(value, bool) or value < 0:
             raise ValueError(f"{name}={value!r} must be a non-negative int")
+    model = unwrap(model)
+    parts = {"model": model, "optimizer": optimizer, "scheduler": scheduler, "updater": updater,
+             "objective": objective}
     payload = {
         "format": FORMAT,
         "version": _VERSION,
-        "model": unwrap(model).state_dict(),
+        "types": {k: None if v is None else type(v).__qualname__ for k, v in parts.items()},
+        "model": model.state_dict(),
         "optimizer": None if optimizer is None else optimizer.state_dict(),
         "scheduler": None if scheduler is None else scheduler.state_dict(),
         "updater": None if updater is None else updater.state_dict(),
@@ -135,40 +157,26 @@ def save_checkpoint(
         "rng": rng_state() if rng is None else rng,
         "torch_version": str(torch.__version__),
     }
-    _atomic_save(payload, target)
+    _atomic_save(_sealed(payload), target)
+
+
+def _sealed(payload: dict[str, Any]) -> dict[str, Any]:
+    """``payload`` with ``sha256`` (of everything else) as its last entry."""
+    body = {key: value for key, value in payload.items() if key != "sha256"}
+    body["sha256"] = payload_digest(body)
+    return body
 
 
 def _atomic_save(payload: dict[str, Any], target: Path) -> None:
-    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            torch.save(payload, handle)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp, target)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
-        raise
-    _fsync_dir(target.parent)
-
-
-def _fsync_dir(directory: Path) -> None:
-    # makes the rename itself durable; directories cannot be opened for fsync on Windows
-    if os.name != "posix":
-        return
-    fd = os.open(directory, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
+    atomic_write(target, lambda handle: torch.save(payload, handle), _write_hook)
 
 
 def read_checkpoint(path: str | os.PathLike, *, map_location: Any = "cpu") -> dict[str, Any]:
     """Load and validate a checkpoint file without restoring anything.
 
     Raises :class:`FileNotFoundError` for a missing file and :class:`CheckpointError` naming
-    the file when it is truncated, corrupt, or not a traincore checkpoint.
+    the file when it is truncated, corrupt (its contents do not match their checksum), or not a
+    traincore checkpoint. A version 1 file (no checksum) is returned with a ``UserWarning``.
     """
     source = _check_path(path)
     if not source.is_file():
@@ -184,12 +192,38 @@ def read_checkpoint(path: str | os.PathLike, *, map_location: Any = "cpu") -> di
         ) from err
     if not isinstance(state, dict) or state.get("format") != FORMAT:
         raise CheckpointError(f"checkpoint {str(source)!r} is not a {FORMAT} file")
-    if state.get("version") != _VERSION:
+    version = state.get("version")
+    if version not in _READABLE:
         raise CheckpointError(
-            f"checkpoint {str(source)!r} has version {state.get('version')!r}, "
-            f"this traincore reads version {_VERSION}"
+            f"checkpoint {str(source)!r} has version {version!r}, this traincore reads "
+            f"versions {', '.join(map(str, _READABLE))}"
         )
+    _verify(state, source)
     return state
+
+
+def _verify(state: dict[str, Any], source: Path) -> None:
+    stored = state.get("sha256")
+    if stored is None and state.get("version") == 1:
+        warnings.warn(
+            f"checkpoint {str(source)!r} has version 1 (written by an older traincore, no "
+            "checksum): its integrity cannot be verified; the next save writes version "
+            f"{_VERSION}", UserWarning, stacklevel=3,
+        )
+        return
+    if not isinstance(stored, str):
+        raise CheckpointError(f"checkpoint {str(source)!r} has no checksum (sha256): corrupt")
+    try:
+        found = payload_digest({key: value for key, value in state.items() if key != "sha256"})
+    except Exception as err:  # a damaged structure the digest cannot walk
+        raise CheckpointError(
+            f"checkpoint {str(source)!r} is corrupt: its checksum cannot be computed ({err})"
+        ) from err
+    if found != stored:
+        raise CheckpointError(
+            f"checkpoint {str(source)!r} is corrupt: the checksum of its contents "
+            f"(sha256 {found[:16]}...) differs from the one stored ({stored[:16]}...)"
+        )
 
 
 def load_checkpoint(
@@ -211,7 +245,12 @@ def load_checkpoint(
         The checkpoint file.
     model, optimizer, scheduler, updater, objective
         Each given object gets ``load_state_dict`` of its saved state (a model may be a DDP
-        wrapper). Asking to restore an object the checkpoint does not hold is an error.
+        wrapper). Asking to restore an object the checkpoint does not hold is an error. All
+        are checked first (model keys and shapes; optimizer and scheduler class; optimizer
+        groups and state shapes; ``validate_state_dict`` of the others where they have one,
+        as :class:`~traincore.Updater` does): a :class:`CheckpointError` listing what does not
+        fit leaves every object untouched. The objective's own ``load_state_dict`` runs first,
+        so if it refuses its state, the others are not touched either.
     restore_rng
         Restore the python, numpy, torch and CUDA RNG states (this rank's, in a distributed
         checkpoint written with one state per rank).
@@ -224,19 +263,20 @@ def load_checkpoint(
         The whole checkpoint: ``epoch``, ``step``, ``history``, ``extra``, the state dicts.
     """
     state = read_checkpoint(path, map_location=map_location)
-    targets = {
-        "model": None if model is None else unwrap(model),
-        "optimizer": optimizer,
-        "scheduler": scheduler,
-        "updater": updater,
-        "objective": objective,
-    }
+    given = (None if model is None else unwrap(model), optimizer, scheduler, updater, objective)
+    targets = {key: target for key, target in zip(_PARTS, given) if target is not None}
+    types = state.get("types") or {}
     for key, target in targets.items():
-        if target is None:
-            continue
         if state[key] is None:
             raise CheckpointError(f"checkpoint {str(path)!r} holds no {key} state to restore")
-        target.load_state_dict(state[key])
+        problems = restore_problems(key, state[key], target, types.get(key))
+        if problems:
+            raise CheckpointError(
+                f"checkpoint {str(path)!r} does not fit the {key} "
+                f"({type(target).__name__}): {'; '.join(problems)}; nothing was restored"
+            )
+    for key in sorted(targets, key=lambda k: k != "objective"):  # the unchecked one first
+        targets[key].load_state_dict(state[key])
     if restore_rng:
         rng = state["rng"]
         set_rng_state(rng[min(rank(), len(rng) - 1)] if isinstance(rng, list) else rng)

@@ -46,7 +46,13 @@ import torch
 from torch.utils.data import DataLoader, DistributedSampler, IterableDataset, RandomSampler
 
 from traincore import distributed as dist_utils
-from traincore.checkpoint import load_checkpoint, rng_state, save_checkpoint
+from traincore._state_checks import foreign_parameters
+from traincore.checkpoint import (
+    load_checkpoint,
+    remove_stale_temp_files,
+    rng_state,
+    save_checkpoint,
+)
 from traincore.evaluate import check_loader, evaluate, to_device
 from traincore.metrics import MetricAccumulator
 from traincore.objective import StepOutput, Supervised
@@ -116,7 +122,8 @@ def fit(
     Parameters
     ----------
     model, optimizer
-        The module and an optimizer over its parameters.
+        The module and an optimizer over its parameters (all of them or some; a parameter
+        that is not the model's is a ``ValueError``).
     train_loader, eval_loader
         Re-iterable sources of batches (``DataLoader`` s); ``eval_loader`` batches are
         ``(x, y)`` and are scored with :func:`~traincore.evaluate` after every epoch.
@@ -136,6 +143,8 @@ def fit(
         tqdm progress bar: None shows it when stderr is a terminal, True/False force it.
     checkpoint_dir
         Directory (created if missing) where ``last.pt`` is written atomically every epoch.
+        Temp files that killed writers left there are removed on start
+        (:func:`~traincore.remove_stale_temp_files`; never one a live writer holds).
     resume
         Checkpoint file to continue from: restores model, optimizer, scheduler, updater,
         objective, history and RNG states, then runs the remaining epochs.
@@ -167,6 +176,12 @@ def _check_arguments(model, train_loader, optimizer, epochs, objective, eval_loa
     if not isinstance(optimizer, torch.optim.Optimizer):
         raise TypeError(
             f"optimizer must be a torch.optim.Optimizer, got {type(optimizer).__name__}"
+        )
+    foreign = foreign_parameters(dist_utils.unwrap(model), optimizer)
+    if foreign is not None:
+        raise ValueError(
+            f"optimizer: {foreign} is not a parameter of model; build the optimizer over "
+            "model.parameters()"
         )
     check_loader(train_loader, "train_loader")
     if eval_loader is not None:
@@ -240,9 +255,12 @@ def _checkpoint_file(directory: Any) -> Path:
     directory = Path(directory)
     if directory.exists() and not directory.is_dir():
         raise NotADirectoryError(f"checkpoint_dir={str(directory)!r} exists and is not a directory")
+    target = directory / CHECKPOINT_NAME
     if dist_utils.is_main_process():
         directory.mkdir(parents=True, exist_ok=True)
-    return directory / CHECKPOINT_NAME
+        for path in remove_stale_temp_files(target):
+            logger.info("removed %s, left by a checkpoint writer that died", path)
+    return target
 
 
 def _resolve_device(model: torch.nn.Module, device: Any) -> torch.device:

@@ -159,14 +159,23 @@ class Updater:
             "step_count": self.step_count,
         }
 
+    def validate_state_dict(self, state: Any) -> None:
+        """Raise ``ValueError`` naming what :meth:`load_state_dict` could not restore."""
+        if not isinstance(state, dict) or state.get("version") != _STATE_VERSION:
+            found = state.get("version") if isinstance(state, dict) else type(state).__name__
+            raise ValueError(f"Updater state version {found!r} is not {_STATE_VERSION}")
+        count, scaler = state.get("step_count"), state.get("scaler")
+        if not isinstance(count, int) or isinstance(count, bool) or count < 0:
+            raise ValueError(f"Updater state step_count={count!r} must be a non-negative int")
+        if not isinstance(scaler, dict):
+            raise ValueError(f"Updater state scaler={scaler!r} must be a dict")
+
     def load_state_dict(self, state: dict[str, Any]) -> None:
-        if state.get("version") != _STATE_VERSION:
-            raise ValueError(
-                f"Updater state version {state.get('version')!r} is not {_STATE_VERSION}"
-            )
+        """Restore :meth:`state_dict`; a state that does not validate changes nothing."""
+        self.validate_state_dict(state)
         if state["scaler"]:
             self.scaler.load_state_dict(state["scaler"])
-        self.step_count = int(state["step_count"])
+        self.step_count = state["step_count"]
 
 
 @contextlib.contextmanager
