@@ -35,11 +35,15 @@ from pathlib import Path
 
 import torch
 import torch._dynamo  # noqa: F401  (the first optimizer imports it: once here, not per child)
-from _resume_script import NoisySupervised
 
 from traincore import checkpoint as checkpoint_module
 from traincore import fit, read_checkpoint, seed_everything
 from traincore._digest import payload_digest
+
+if __package__:  # imported by pytest (doctest collection)
+    from ._resume_script import NoisySupervised
+else:  # run as a script: its folder is on sys.path
+    from _resume_script import NoisySupervised
 
 EPOCHS = 6
 KINDS = ("start", "step", "open", "chunk", "synced", "replaced", "epoch")
