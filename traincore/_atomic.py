@@ -38,7 +38,9 @@ def temp_name_pattern(target: Path) -> re.Pattern:
     return re.compile(rf"\.{re.escape(target.name)}\.[a-z0-9_]{{8}}\.tmp")
 
 
-def atomic_write(target: Path, write: Callable[[IO[bytes]], None], hook: Hook | None = None):
+def atomic_write(
+    target: Path, write: Callable[[IO[bytes]], None], hook: Hook | None = None
+) -> None:
     """Replace ``target`` by what ``write(handle)`` writes; the old file survives any failure.
 
     ``hook``, a test seam, is called with ``"open"``, ``"chunk"`` (after every write call),
@@ -136,6 +138,8 @@ def remove_stale_temp_files(target: str | os.PathLike) -> list[Path]:
     >>> sorted(p.name for p in folder.iterdir())
     ['notes.tmp']
     """
+    if not isinstance(target, (str, os.PathLike)):
+        raise TypeError(f"target must be a str or os.PathLike, got {type(target).__name__}")
     target = Path(target)
     if fcntl is None:
         return []

@@ -23,6 +23,7 @@ Examples
 from __future__ import annotations
 
 import contextlib
+import numbers
 import re
 import warnings
 from typing import Any
@@ -165,7 +166,7 @@ class Updater:
             found = state.get("version") if isinstance(state, dict) else type(state).__name__
             raise ValueError(f"Updater state version {found!r} is not {_STATE_VERSION}")
         count, scaler = state.get("step_count"), state.get("scaler")
-        if not isinstance(count, int) or isinstance(count, bool) or count < 0:
+        if not isinstance(count, numbers.Integral) or isinstance(count, bool) or count < 0:
             raise ValueError(f"Updater state step_count={count!r} must be a non-negative int")
         if not isinstance(scaler, dict):
             raise ValueError(f"Updater state scaler={scaler!r} must be a dict")
@@ -175,7 +176,7 @@ class Updater:
         self.validate_state_dict(state)
         if state["scaler"]:
             self.scaler.load_state_dict(state["scaler"])
-        self.step_count = state["step_count"]
+        self.step_count = int(state["step_count"])
 
 
 @contextlib.contextmanager
