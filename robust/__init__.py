@@ -1,6 +1,7 @@
 """robust: adversarial training for PyTorch (attacks, training methods, robust evaluation)."""
 
 # --- attacks (issue 3): threat models and attack kernels ---
+from robust.autoattack import AutoAttack, autoattack
 from robust.fgsm import FGSM, fgsm
 from robust.pgd import PGD, pgd
 from robust.torchattacks_adapter import TorchattacksAdapter
@@ -20,17 +21,20 @@ from robust.free_at import FreeAT
 from robust.guard import OverfitGuard, ThresholdMonitor
 from robust.models import MLP, SmallCNN, build_model
 from robust.n_fgsm import NFGSM
+from robust.normalize import Normalize
 from robust.pgd_at import PGDAT
 from robust.schedule import EpsWarmup
 from robust.trades import TRADES
 
 __all__ = [
+    "AutoAttack",
     "EpsWarmup",
     "FGSM",
     "FastAT",
     "FreeAT",
     "MLP",
     "NFGSM",
+    "Normalize",
     "OverfitGuard",
     "PGD",
     "PGDAT",
@@ -40,6 +44,7 @@ __all__ = [
     "ThresholdMonitor",
     "TorchattacksAdapter",
     "accuracy_vs_eps",
+    "autoattack",
     "autoattack_accuracy",
     "build_model",
     "clean_accuracy",

@@ -31,10 +31,13 @@ def unwrap(model: torch.nn.Module) -> torch.nn.Module:
 
 
 def check_eps(eps: Any, name: str = "eps") -> None:
-    """``eps`` must be a positive finite float or a 1-D tensor of positive finite values."""
+    """``eps`` must be a positive finite float or a tensor of positive finite values: ``(N,)``
+    per sample, or per element/channel (e.g. ``(C, 1, 1)``: :meth:`robust.Normalize.threat`).
+    The shape is checked against each batch by the attack."""
     if isinstance(eps, torch.Tensor):
-        if eps.dim() != 1 or eps.numel() == 0:
-            raise ValueError(f"{name} as a tensor must have shape (N,), got {tuple(eps.shape)}")
+        if eps.dim() == 0 or eps.numel() == 0:
+            raise ValueError(f"{name} as a tensor must have shape (N,) or a per-element shape "
+                             f"such as (C, 1, 1), got {tuple(eps.shape)}")
         if not bool(torch.isfinite(eps).all()) or not bool((eps > 0).all()):
             raise ValueError(f"{name} tensor must hold positive finite values, got {eps}")
         return
@@ -72,11 +75,14 @@ def like_input(x_adv: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
     return x_adv
 
 
-def per_sample(value: float | torch.Tensor, x: torch.Tensor) -> float | torch.Tensor:
-    """A float as is; an (N,) tensor viewed as (N, 1, ..., 1) to broadcast against ``x``."""
-    if isinstance(value, torch.Tensor):
-        return value.to(x.device, torch.float32).view(-1, *([1] * (x.dim() - 1)))
-    return value
+def check_bounds(lower: Any, upper: Any) -> None:
+    """Domain bounds: numbers or tensors (per channel), ``lower < upper`` everywhere."""
+    for name, b in (("lower", lower), ("upper", upper)):
+        if not isinstance(b, torch.Tensor) and (isinstance(b, bool)
+                                                or not isinstance(b, (int, float))):
+            raise TypeError(f"{name} must be a number or a tensor, got {type(b).__name__}")
+    if not bool(torch.all(torch.as_tensor(lower) < torch.as_tensor(upper))):
+        raise ValueError(f"lower={lower!r} must be < upper={upper!r} everywhere")
 
 
 class AdversarialObjective(Objective):
@@ -98,9 +104,11 @@ class AdversarialObjective(Objective):
     eps_scale: float = 1.0
 
     def _store_attack_config(self, eps: float | torch.Tensor, alpha: float | None, bn_mode: str,
-                             lower: float, upper: float,
+                             lower: float | torch.Tensor, upper: float | torch.Tensor,
                              generator: torch.Generator | None) -> None:
-        """Store the arguments every attacking method shares (validated by the caller)."""
+        """Store the arguments every attacking method shares (eps/alpha validated by the
+        caller; the bounds here)."""
+        check_bounds(lower, upper)
         self.eps = eps
         self.alpha = alpha
         self.bn_mode = bn_mode

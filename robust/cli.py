@@ -214,6 +214,43 @@ def _stack(dataset, limit: int | None = None) -> tuple[torch.Tensor, torch.Tenso
     return torch.stack([torch.as_tensor(x) for x in xs]), torch.as_tensor(ys)
 
 
+def _device(text: str | None) -> torch.device:
+    """``--device``: a torch device that exists here (default: cuda when available)."""
+    if text is None:
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    try:
+        device = torch.device(text)
+    except (RuntimeError, ValueError):
+        raise UsageError(f"--device={text!r} is not a torch device; use cpu, cuda, cuda:N or "
+                         "mps") from None
+    if device.type == "cpu":
+        return device
+    if device.type == "cuda":
+        count = torch.cuda.device_count() if torch.cuda.is_available() else 0
+        if count == 0:
+            raise UsageError(f"--device={text!r}: no CUDA device is available here (torch "
+                             f"{torch.__version__}); use --device cpu")
+        if device.index is not None and device.index >= count:
+            raise UsageError(f"--device={text!r}: only {count} CUDA device(s) here "
+                             f"(cuda:0 to cuda:{count - 1})")
+        return device
+    if device.type == "mps" and torch.backends.mps.is_available():
+        return device
+    raise UsageError(f"--device={text!r} is not available here; use cpu or cuda")
+
+
+def _out_dir(text: str) -> pathlib.Path:
+    """``--out``: an existing folder or one that can be created."""
+    out = pathlib.Path(text)
+    if out.exists() and not out.is_dir():
+        raise UsageError(f"--out={text!r} exists and is not a folder")
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as err:
+        raise UsageError(f"--out={text!r}: cannot create the folder ({err.strerror})") from None
+    return out
+
+
 def _setup(args: argparse.Namespace):
     from robust.data import load_dataset
 
@@ -221,10 +258,9 @@ def _setup(args: argparse.Namespace):
         torch.set_num_threads(args.threads)
     try:
         train_set, test_set = load_dataset(args.dataset, seed=0)
-    except (ValueError, TypeError, ImportError) as err:
+    except (ValueError, TypeError, ImportError, FileNotFoundError) as err:
         raise UsageError(f"--dataset: {err}") from err
-    device = torch.device(args.device or ("cuda" if torch.cuda.is_available() else "cpu"))
-    return train_set, test_set, device
+    return train_set, test_set
 
 
 def _curve(args, model, test, out: pathlib.Path) -> dict:
@@ -243,9 +279,9 @@ def train(args: argparse.Namespace) -> dict:
     from robust import PGD, FreeAT, build_model, clean_accuracy, robust_accuracy
     from traincore import fit, seed_everything
 
-    train_set, test_set, device = _setup(args)
-    out = pathlib.Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
+    device = _device(args.device)
+    out = _out_dir(args.out)
+    train_set, test_set = _setup(args)
     seed_everything(args.seed)
     hold = None
     if args.guard:
@@ -300,17 +336,22 @@ def train(args: argparse.Namespace) -> dict:
 def evaluate(args: argparse.Namespace) -> dict:
     from robust import PGD, autoattack_accuracy, build_model, clean_accuracy, robust_accuracy
 
+    device = _device(args.device)
     run = pathlib.Path(args.run)
     if not (run / "config.json").exists() or not (run / "model.pt").exists():
         raise UsageError(f"--run={args.run!r} must be a folder written by 'train' "
                          "(with config.json and model.pt)")
-    config = json.loads((run / "config.json").read_text())
-    _, test_set, device = _setup(args)
-    model = build_model(config["model"], in_shape=tuple(config["in_shape"]),
-                        num_classes=config["num_classes"]).to(device)
-    model.load_state_dict(torch.load(run / "model.pt", map_location=device, weights_only=True))
-    out = pathlib.Path(args.out or run)
-    out.mkdir(parents=True, exist_ok=True)
+    out = _out_dir(args.out or args.run)
+    try:
+        config = json.loads((run / "config.json").read_text())
+        model = build_model(config["model"], in_shape=tuple(config["in_shape"]),
+                            num_classes=config["num_classes"]).to(device)
+        model.load_state_dict(torch.load(run / "model.pt", map_location=device,
+                                         weights_only=True))
+    except (ValueError, TypeError, KeyError, RuntimeError, OSError, EOFError) as err:
+        raise UsageError(f"--run={args.run!r}: cannot rebuild the trained model "
+                         f"({type(err).__name__}: {err})") from None
+    _, test_set = _setup(args)
     test = _stack(test_set)
     result = {
         "run": str(run), "eps": args.eps, "clean": clean_accuracy(model, test),

@@ -109,6 +109,8 @@ def robust_accuracy(
     steps: int = 20,
     restarts: int = 1,
     norm: str = "linf",
+    lower: float | torch.Tensor | None = None,
+    upper: float | torch.Tensor | None = None,
     batch_size: int = 256,
     device: Any = None,
 ) -> float:
@@ -118,16 +120,24 @@ def robust_accuracy(
     ----------
     attack
         An attack ``(model, x, y) -> x_adv`` (e.g. ``PGD(eps=0.2, steps=50, restarts=5)``), a
-        sequence of them, or None for ``PGD(eps=eps, steps=steps, restarts=restarts, norm=norm)``.
+        sequence of them, or None for ``PGD(eps=eps, steps=steps, restarts=restarts, norm=norm,
+        lower=lower, upper=upper)``.
     eps, steps, restarts, norm
         Configuration of the default PGD attack (``eps`` required when ``attack`` is None).
+    lower, upper
+        Input domain of the default PGD (None: [0, 1]); an explicit attack carries its own.
     """
     if attack is None:
         if eps is None:
             raise ValueError("robust_accuracy needs attack=... or eps=... (for the default PGD)")
         from robust.pgd import PGD
 
-        attack = PGD(eps=eps, steps=steps, restarts=restarts, norm=norm)
+        attack = PGD(eps=eps, steps=steps, restarts=restarts, norm=norm,
+                     lower=0.0 if lower is None else lower,
+                     upper=1.0 if upper is None else upper)
+    elif lower is not None or upper is not None:
+        raise ValueError("lower/upper set the domain of the default PGD (attack=None); give them "
+                         "to the attack itself, e.g. PGD(eps=..., lower=..., upper=...)")
     attacks = list(attack) if isinstance(attack, (list, tuple)) else [attack]
     for a in attacks:
         if not callable(a):
@@ -140,30 +150,25 @@ def autoattack_accuracy(
     model: torch.nn.Module,
     data: Any,
     *,
-    eps: float,
+    eps: float | torch.Tensor,
     norm: str = "Linf",
     version: str = "standard",
-    n_classes: int = 10,
+    n_classes: int | None = None,
     seed: int = 0,
+    lower: float | torch.Tensor = 0.0,
+    upper: float | torch.Tensor = 1.0,
     batch_size: int = 256,
     device: Any = None,
 ) -> float:
-    """Accuracy under torchattacks' AutoAttack (``version="standard"``: APGD-CE, APGD-T, FAB-T,
-    Square), worst case with the clean prediction. Needs ``pip install torchattacks``."""
-    try:
-        import torchattacks
-    except ImportError as err:
-        raise ImportError(
-            "autoattack_accuracy needs torchattacks (an optional peer): pip install torchattacks"
-        ) from err
-    if norm not in ("Linf", "L2"):
-        raise ValueError(f"norm={norm!r} is not supported by AutoAttack; use 'Linf' or 'L2'")
-    if not (isinstance(eps, (int, float)) and math.isfinite(eps) and eps > 0):
-        raise ValueError(f"eps={eps!r} must be a positive finite float")
-    net = unwrap(model)
-    aa = torchattacks.AutoAttack(net, norm=norm, eps=eps, version=version,
-                                 n_classes=n_classes, seed=seed)
-    correct, total = _correct_counts(net, data, [lambda m, x, y: aa(x, y)], batch_size, device)
+    """Accuracy under AutoAttack (``version="standard"``: APGD-CE, APGD-T, FAB-T, Square), worst
+    case with the clean prediction, on the domain ``[lower, upper]`` and inputs of any shape
+    (:func:`robust.autoattack`: the model is re-parametrised onto [0, 1]). Needs
+    ``pip install torchattacks``."""
+    from robust.autoattack import AutoAttack
+
+    attack = AutoAttack(eps=eps, norm=norm, version=version, n_classes=n_classes, seed=seed,
+                        lower=lower, upper=upper)
+    correct, total = _correct_counts(unwrap(model), data, [attack], batch_size, device)
     return correct / total
 
 
@@ -175,6 +180,8 @@ def accuracy_vs_eps(
     steps: int = 20,
     restarts: int = 1,
     norm: str = "linf",
+    lower: float | torch.Tensor = 0.0,
+    upper: float | torch.Tensor = 1.0,
     batch_size: int = 256,
     json_path: str | os.PathLike | None = None,
     png_path: str | os.PathLike | None = None,
@@ -183,6 +190,7 @@ def accuracy_vs_eps(
 ) -> dict[str, Any]:
     """PGD accuracy at every eps of ``eps_list`` (eps 0 = clean) for one model or a dict of them.
 
+    ``lower``/``upper`` are the input domain of the attack (floats or per-channel tensors).
     Returns ``{"eps": [...], "attack": ..., "curves": {name: [accuracy, ...]}}``; writes it as
     JSON to ``json_path`` and a line plot to ``png_path`` (needs matplotlib) when given.
     """
@@ -196,7 +204,8 @@ def accuracy_vs_eps(
     for name, net in models.items():
         curves[name] = [
             clean_accuracy(net, data, batch_size=batch_size, device=device) if e == 0 else
-            robust_accuracy(net, data, PGD(eps=e, steps=steps, restarts=restarts, norm=norm),
+            robust_accuracy(net, data, PGD(eps=e, steps=steps, restarts=restarts, norm=norm,
+                                           lower=lower, upper=upper),
                             batch_size=batch_size, device=device)
             for e in eps_list
         ]

@@ -74,8 +74,8 @@ class FastAT(AdversarialObjective):
         *,
         alpha: float | None = None,
         bn_mode: str = "eval",
-        lower: float = 0.0,
-        upper: float = 1.0,
+        lower: float | torch.Tensor = 0.0,
+        upper: float | torch.Tensor = 1.0,
         generator: torch.Generator | None = None,
     ):
         check_eps(eps)

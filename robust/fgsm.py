@@ -66,13 +66,14 @@ def fgsm(
     """
     check_config(eps=eps, alpha=alpha, norm=norm, loss=loss, bn_mode=bn_mode,
                  precision=precision, generator=generator)
-    derived = alpha is None
-    if derived:
+    rule = None
+    if alpha is None:
+        rule = "1.25 * eps" if random_start is True else "eps"
         alpha = 1.25 * eps if random_start is True else eps
     return run_attack(
         model, x, y, eps=eps, alpha=alpha, steps=1, norm=norm, random_start=random_start,
         restarts=1, loss=loss, targeted=targeted, lower=lower, upper=upper, bn_mode=bn_mode,
-        generator=generator, precision=precision, compile=False, strict_alpha=not derived,
+        generator=generator, precision=precision, compile=False, alpha_rule=rule,
     )
 
 

@@ -7,7 +7,9 @@ step ``delta <- clip(delta + eps * sign(delta.grad), -eps, eps)``). The perturba
 to the next batch ("warm start"), cut to the batch size when a batch is smaller and zero-padded
 when it is larger, and is part of :meth:`FreeAT.state_dict`, so it survives a checkpoint.
 
-Threat model: L-inf ball of radius ``eps`` (a float) around ``x``, inputs in ``[lower, upper]``.
+Threat model: L-inf ball of radius ``eps`` around ``x`` (a float, or per channel such as
+:meth:`robust.Normalize.threat`'s ``eps / std``), inputs in ``[lower, upper]`` (numbers or
+per-channel tensors).
 
 .. note:: **Epochs.** One batch makes ``m`` optimizer updates, so the paper trains for
    ``epochs / m`` passes over the data to keep the number of updates (and the cost) of plain
@@ -53,7 +55,8 @@ from typing import Any
 import torch
 import torch.nn.functional as F
 
-from robust._training import AdversarialObjective, check_eps, check_int
+from robust._training import AdversarialObjective, check_bounds, check_eps, check_int
+from robust.threat import work_dtype
 from traincore import StepOutput, split_batch
 
 _STATE_VERSION = 1
@@ -65,8 +68,8 @@ class FreeAT(AdversarialObjective):
     Parameters
     ----------
     eps
-        L-inf radius (a positive float; the perturbation is shared across batches, so a
-        per-sample eps has no meaning here).
+        L-inf radius: a positive float, or a per-element tensor such as ``(C, 1, 1)`` (the
+        perturbation is shared across batches, so a per-sample ``(N,)`` eps has no meaning).
     m
         Replays per batch (>= 1; the paper uses 4 to 10). ``m=1`` is plain training on a
         perturbation that accumulates across batches.
@@ -74,14 +77,15 @@ class FreeAT(AdversarialObjective):
         Input domain; ``x + delta`` is kept inside it.
     """
 
-    def __init__(self, eps: float, *, m: int = 4, lower: float = 0.0, upper: float = 1.0):
-        if isinstance(eps, torch.Tensor):
-            raise TypeError("eps of FreeAT must be a float: its perturbation is carried across "
-                            "batches, so per-sample radii do not apply")
+    def __init__(self, eps: float | torch.Tensor, *, m: int = 4,
+                 lower: float | torch.Tensor = 0.0, upper: float | torch.Tensor = 1.0):
+        if isinstance(eps, torch.Tensor) and eps.dim() == 1:
+            raise TypeError("eps of FreeAT must be a float or a per-element tensor such as "
+                            "(C, 1, 1): its perturbation is carried across batches, so "
+                            "per-sample (N,) radii do not apply")
         check_eps(eps)
         check_int(m, "m", 1)
-        if not lower < upper:
-            raise ValueError(f"lower={lower!r} must be < upper={upper!r}")
+        check_bounds(lower, upper)
         self.eps = eps
         self.m = m
         self.lower = lower
@@ -100,7 +104,7 @@ class FreeAT(AdversarialObjective):
         """The carried perturbation fitted to ``x``'s shape: cut, or zero-padded, or new."""
         d = self._delta
         if d is None or d.shape[1:] != x.shape[1:]:
-            return torch.zeros_like(x, dtype=torch.float32)
+            return torch.zeros_like(x, dtype=work_dtype(x))
         d = d.to(x.device)
         n = x.shape[0]
         if d.shape[0] >= n:
@@ -111,9 +115,13 @@ class FreeAT(AdversarialObjective):
     def step(self, model: torch.nn.Module, batch: Any, updater: Any) -> StepOutput:
         x, y = split_batch(batch)
         eps = self.current_eps()
-        delta = self._delta_for(x)  # (N, C, H, W) float32
+        if isinstance(eps, torch.Tensor):  # per element, e.g. (C, 1, 1)
+            eps = eps.to(device=x.device, dtype=work_dtype(x))
+        lo, hi = (torch.as_tensor(b, dtype=x.dtype, device=x.device)
+                  for b in (self.lower, self.upper))
+        delta = self._delta_for(x)  # (N, C, H, W) float32 (float64 for float64 x)
         # keep x + delta inside the domain from the first replay on
-        delta = torch.max(torch.min(delta, self.upper - x), self.lower - x)
+        delta = torch.max(torch.min(delta, hi - x), lo - x)
         losses = []
         for _ in range(self.m):
             delta.requires_grad_(True)
@@ -126,8 +134,8 @@ class FreeAT(AdversarialObjective):
             updater.update(loss)  # one backward: parameter grads AND delta.grad
             grad = torch.nan_to_num(delta.grad, nan=0.0)
             with torch.no_grad():
-                delta = (delta + eps * grad.sign()).clamp_(-eps, eps)
-                delta = torch.max(torch.min(delta, self.upper - x), self.lower - x)
+                delta = torch.clamp(delta + eps * grad.sign(), -eps, eps)
+                delta = torch.max(torch.min(delta, hi - x), lo - x)
             losses.append(loss.detach().float())
         # carry the full-size perturbation: keep the rows a smaller batch did not touch
         if self._delta is not None and self._delta.shape[0] > x.shape[0] \

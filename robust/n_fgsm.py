@@ -44,10 +44,10 @@ from robust._training import (
     check_eps,
     check_positive,
     like_input,
-    per_sample,
     unwrap,
 )
 from robust.fgsm import fgsm
+from robust.threat import per_sample, work_dtype
 from traincore import Objective
 
 
@@ -80,8 +80,8 @@ class NFGSM(AdversarialObjective):
         alpha: float | None = None,
         clip: float | None = None,
         bn_mode: str = "eval",
-        lower: float = 0.0,
-        upper: float = 1.0,
+        lower: float | torch.Tensor = 0.0,
+        upper: float | torch.Tensor = 1.0,
         generator: torch.Generator | None = None,
     ):
         check_eps(eps)
@@ -98,9 +98,10 @@ class NFGSM(AdversarialObjective):
                precision: str | None = None) -> torch.Tensor:
         """N-FGSM training points for ``(x, y)`` (detached; may lie outside the eps ball)."""
         eps = self.current_eps()
-        u = torch.rand(x.shape, generator=self.generator, device=x.device)  # U[0, 1)
-        eta = (2 * u - 1) * (self.noise * per_sample(eps, x))
-        x_noisy = (x + eta).clamp(self.lower, self.upper)
+        u = torch.rand(x.shape, generator=self.generator, device=x.device,
+                       dtype=work_dtype(x))  # U[0, 1)
+        eta = (2 * u - 1) * (self.noise * per_sample(eps, "eps", x))  # (N, ...)
+        x_noisy = torch.clamp(x + eta, self._bound(self.lower, x), self._bound(self.upper, x))
         alpha = self.current_alpha(1.0)
         x_adv = fgsm(
             unwrap(model), x_noisy, y, eps=alpha, norm="linf", random_start=False,
@@ -108,9 +109,15 @@ class NFGSM(AdversarialObjective):
             precision=precision,
         )
         if self.clip is not None:
-            bound = self.clip * per_sample(eps, x)
-            x_adv = (x + (x_adv - x).clamp(-bound, bound)).clamp(self.lower, self.upper)
+            bound = self.clip * per_sample(eps, "eps", x)
+            x_adv = torch.clamp(x + torch.clamp(x_adv - x, -bound, bound),
+                                self._bound(self.lower, x), self._bound(self.upper, x))
         return like_input(x_adv.detach(), x)
+
+    @staticmethod
+    def _bound(b: float | torch.Tensor, x: torch.Tensor) -> torch.Tensor:
+        """A domain bound (number or per-channel tensor) as a tensor broadcasting to ``x``."""
+        return torch.as_tensor(b, dtype=x.dtype, device=x.device)
 
     def _adversarial(self, model: torch.nn.Module, x: torch.Tensor, y: torch.Tensor,
                      precision: str | None) -> torch.Tensor:

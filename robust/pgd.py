@@ -49,13 +49,16 @@ from robust.threat import (
     L2_DIVISION_EPS,
     _zero_pair,
     check_config,
+    check_finite_run,
     check_generator,
     check_input,
     check_labels,
     check_logits,
+    check_model,
     domain_bounds,
     linf_box,
     per_sample,
+    per_sample_only,
     project_,
     random_start,
     work_dtype,
@@ -73,18 +76,31 @@ class _Setup:
     """Everything validated and precomputed once per attack call (may synchronise)."""
 
     def __init__(self, model, x, eps, alpha, norm, lower, upper, precision, generator, compile,
-                 strict_alpha=True):
+                 alpha_rule=None):
         if not isinstance(model, torch.nn.Module):
             raise TypeError(f"model must be a torch.nn.Module, got {type(model).__name__}")
         check_input(x)
+        check_model(model)
         check_generator(generator, x)
         if not isinstance(compile, bool):
             raise TypeError(f"compile must be a bool, got {type(compile).__name__}")
         self.x = x.detach().to(work_dtype(x))  # (N, ...) work dtype; never written to
         self.input_dtype = x.dtype
         self.eps = per_sample(eps, "eps", x)
-        strict = strict_alpha and not _zero_pair(eps, alpha)  # a derived alpha may be 0
-        self.alpha = per_sample(alpha, "alpha", x, strict=strict)
+        # alpha_rule: how a default alpha was derived from eps (None: the caller gave alpha)
+        strict = alpha_rule is None and not _zero_pair(eps, alpha)  # a derived alpha may be 0
+        try:
+            self.alpha = per_sample(alpha, "alpha", x, strict=strict)
+        except ValueError as err:
+            if alpha_rule is None:
+                raise
+            dtype = work_dtype(x)
+            raise ValueError(f"eps={eps!r} is too large: the default alpha = {alpha_rule} "
+                             f"overflows {dtype}, the attack's work dtype for {x.dtype} inputs "
+                             f"(max {torch.finfo(dtype).max:.3g})") from err
+        if norm != "linf":
+            self.eps = per_sample_only(self.eps, "eps", x, norm)
+            self.alpha = per_sample_only(self.alpha, "alpha", x, norm)
         self.norm = norm
         self.lo, self.hi = domain_bounds(lower, upper, x)
         if norm == "linf":
@@ -109,6 +125,11 @@ class _Setup:
             p.check(x)
             self.autocast = lambda: p.autocast(x)
         self.update = _compiled_update(norm) if compile else _UPDATES[norm]
+        self.nonfinite = torch.zeros((), dtype=torch.int64, device=x.device)  # NaN/inf seen
+
+    def watch(self, t: Tensor) -> None:
+        """Count (on the device, no sync) the NaN/inf values of ``t``."""
+        self.nonfinite.add_(torch.isfinite(t).logical_not_().sum())
 
     def forward(self, model: torch.nn.Module, x_adv: Tensor) -> Tensor:
         inp = x_adv if self.input_dtype == x_adv.dtype else x_adv.to(self.input_dtype)
@@ -196,7 +217,8 @@ def ascend_(
 ) -> Tensor:
     """``steps`` projected ascent steps on ``objective(model(x_adv))`` (N,), in place on x_adv.
 
-    ``check`` sees the first logits (before the loop proper; it may synchronise).
+    ``check`` sees the first logits (before the loop proper; it may synchronise). NaN/inf
+    logits are recorded in ``s.nonfinite`` without a sync; the caller raises after the loop.
     """
     with torch.enable_grad():
         x_adv.requires_grad_(True)
@@ -204,6 +226,7 @@ def ascend_(
         if check is not None:
             check(logits)
         for step in range(steps):
+            s.watch(logits)
             total = objective(logits).sum()  # per-sample losses summed: grads do not mix
             if s.scale != 1.0:
                 total = total * s.scale
@@ -241,14 +264,14 @@ def classification_objective(loss: str, y: Tensor, targeted: bool) -> Callable[[
 
 def run_attack(
     model, x, y, *, eps, alpha, steps, norm, random_start, restarts, loss, targeted,
-    lower, upper, bn_mode, generator, precision, compile, strict_alpha=True,
+    lower, upper, bn_mode, generator, precision, compile, alpha_rule=None,
 ) -> Tensor:
     """Shared kernel of :func:`pgd` and :func:`robust.fgsm` (arguments already type-checked)."""
     for name, flag in (("random_start", random_start), ("targeted", targeted)):
         if not isinstance(flag, bool):
             raise TypeError(f"{name} must be a bool, got {type(flag).__name__}")
     s = _Setup(model, x, eps, alpha, norm, lower, upper, precision, generator, compile,
-               strict_alpha)
+               alpha_rule)
     y = check_labels(y, x)
     objective = classification_objective(loss, y, targeted)
     n = x.shape[0]
@@ -263,6 +286,7 @@ def run_attack(
                 break
             with torch.no_grad():  # worst case per sample, selected without host sync
                 logits = at_least_fp32(s.forward(model, x_adv))  # (N, classes)
+                s.watch(logits)
                 value = objective(logits)  # (N,)
                 hit = logits.argmax(1) == y
                 success = hit if targeted else ~hit  # (N,) bool
@@ -274,6 +298,8 @@ def run_attack(
                 best = torch.where(take.view(n, *([1] * (x.ndim - 1))), x_adv, best)
                 best_value = torch.where(take, value, best_value)
                 best_success = best_success | (take & success)
+    s.watch(best)  # a NaN gradient in the last step leaves NaN in x_adv
+    check_finite_run(s.nonfinite)
     return best.detach().to(x.dtype)
 
 
@@ -342,14 +368,14 @@ def pgd(
     """
     check_config(eps=eps, alpha=alpha, steps=steps, norm=norm, restarts=restarts, loss=loss,
                  bn_mode=bn_mode, precision=precision, generator=generator)
-    derived = alpha is None
-    if derived:
-        alpha = 2.5 * eps / steps
+    rule = "2.5 * eps / steps" if alpha is None else None
+    if alpha is None:
+        alpha = eps * (2.5 / steps)  # not 2.5 * eps first: no overflow for eps near the max
     return run_attack(
         model, x, y, eps=eps, alpha=alpha, steps=steps, norm=norm, random_start=random_start,
         restarts=restarts, loss=loss, targeted=targeted, lower=lower, upper=upper,
         bn_mode=bn_mode, generator=generator, precision=precision, compile=compile,
-        strict_alpha=not derived,
+        alpha_rule=rule,
     )
 
 

@@ -97,8 +97,8 @@ class PGDAT(AdversarialObjective):
         restarts: int = 1,
         clean_weight: float = 0.0,
         bn_mode: str = "eval",
-        lower: float = 0.0,
-        upper: float = 1.0,
+        lower: float | torch.Tensor = 0.0,
+        upper: float | torch.Tensor = 1.0,
         generator: torch.Generator | None = None,
     ):
         check_eps(eps)

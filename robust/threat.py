@@ -63,21 +63,32 @@ def check_int(name: str, value: object, minimum: int) -> int:
     return value
 
 
+def check_device(name: str, t: torch.Tensor) -> None:
+    """A tensor on the meta device has no data: name it instead of failing inside torch."""
+    if t.device.type == "meta":
+        raise ValueError(f"{name} is on the meta device (a tensor without data); materialise it "
+                         "on a real device first (e.g. .to_empty(device='cpu') and load values)")
+
+
+def check_model(model: torch.nn.Module) -> None:
+    """A model with meta-device parameters or buffers (not materialised) cannot be attacked."""
+    for kind, tensors in (("parameters", model.parameters()), ("buffers", model.buffers())):
+        if any(t.device.type == "meta" for t in tensors):
+            raise ValueError(f"model has {kind} on the meta device (not materialised); call "
+                             "model.to_empty(device=...) and load its weights first")
+
+
 def check_scalar(name: str, value: object, *, strict: bool) -> None:
-    """Validate a python number or a tensor (float, or per-sample) without knowing ``x`` yet.
+    """Validate a python number or a tensor (per-sample or per-element) without knowing ``x``.
 
     ``strict=True`` requires ``> 0`` (alpha), otherwise ``>= 0`` (eps). Tensors are checked for
-    dtype and values only; their shape is checked against ``x`` by :func:`per_sample`.
+    device, dtype and values only; their shape is checked against ``x`` by :func:`per_sample`.
     """
     what = "> 0" if strict else ">= 0"
     if isinstance(value, torch.Tensor):
+        check_device(name, value)
         if value.dtype == torch.bool or value.is_complex():
             raise TypeError(f"{name} must be a real tensor, got dtype {value.dtype}")
-        if value.ndim > 1:
-            raise ValueError(
-                f"{name} must be a number or a per-sample tensor of shape (N,), "
-                f"got shape {tuple(value.shape)}"
-            )
         bad = ~torch.isfinite(value) | ((value <= 0) if strict else (value < 0))
         if bool(bad.any()):  # validation only: may synchronise
             raise ValueError(f"{name} must be finite and {what}; got {value}")
@@ -141,6 +152,7 @@ def check_input(x: object, name: str = "x") -> torch.Tensor:
             f"{name} must be a floating-point tensor (float16/bfloat16/float32/float64), "
             f"got dtype {x.dtype}"
         )
+    check_device(name, x)
     if x.ndim < 1 or x.shape[0] < 1:
         raise ValueError(f"{name} must have shape (N, ...) with N >= 1, got {tuple(x.shape)}")
     if not bool(torch.isfinite(x).all()):  # validation only: may synchronise
@@ -154,6 +166,7 @@ def check_labels(y: object, x: torch.Tensor, name: str = "y") -> torch.Tensor:
         raise TypeError(f"{name} must be a torch.Tensor of class indices, got {type(y).__name__}")
     if y.dtype == torch.bool or y.is_floating_point() or y.is_complex():
         raise TypeError(f"{name} must hold integer class indices, got dtype {y.dtype}")
+    check_device(name, y)
     if y.shape != (x.shape[0],):
         raise ValueError(f"{name} must have shape ({x.shape[0]},) (one label per sample of x), "
                          f"got {tuple(y.shape)}")
@@ -195,17 +208,70 @@ def check_generator(generator: torch.Generator | None, x: torch.Tensor) -> None:
 def per_sample(
     value: float | torch.Tensor, name: str, x: torch.Tensor, *, strict: bool = False
 ) -> float | torch.Tensor:
-    """A python float, or a ``(N, 1, ..., 1)`` tensor of the work dtype on ``x``'s device."""
+    """A python float, or a tensor of the work dtype on ``x``'s device that broadcasts to ``x``.
+
+    Tensor forms: ``(N,)`` per sample (viewed as ``(N, 1, ..., 1)``); a shape with ``x.ndim``
+    dimensions broadcastable to ``x`` (e.g. ``(1, C, 1, 1)``); or, for ``x`` of 3 or more
+    dimensions, a shape broadcastable to one sample ``x[0]`` (e.g. ``(C, 1, 1)``: per channel, as
+    for ``lower``/``upper``). The value must fit the work dtype (no overflow to inf inside).
+    """
     check_scalar(name, value, strict=strict)
-    if not isinstance(value, torch.Tensor):
-        return float(value)
-    if value.ndim == 0:
-        return float(value)
+    dtype = work_dtype(x)
+    biggest = torch.finfo(dtype).max
+    if not isinstance(value, torch.Tensor) or value.ndim == 0:
+        value = float(value)
+        if abs(value) > biggest:
+            raise ValueError(f"{name}={value!r} does not fit {dtype}, the attack's work dtype "
+                             f"for {x.dtype} inputs (max {biggest:.3g})")
+        return value
+    if float(value.abs().max()) > biggest:  # validation only: may synchronise
+        raise ValueError(f"{name} holds values beyond {dtype}'s range (max {biggest:.3g}), the "
+                         f"attack's work dtype for {x.dtype} inputs")
     n = x.shape[0]
-    if value.shape != (n,):
-        raise ValueError(f"per-sample {name} must have shape ({n},) to match x of shape "
-                         f"{tuple(x.shape)}, got {tuple(value.shape)}")
-    return value.to(device=x.device, dtype=work_dtype(x)).view(n, *([1] * (x.ndim - 1)))
+    if value.ndim == 1:
+        if value.shape != (n,):
+            raise ValueError(f"per-sample {name} must have shape ({n},) to match x of shape "
+                             f"{tuple(x.shape)}, got {tuple(value.shape)}")
+        shaped = value.view(n, *([1] * (x.ndim - 1)))
+    elif value.ndim == x.ndim - 1:
+        shaped = value.unsqueeze(0)  # (1, ...) per element of one sample
+    else:
+        shaped = value
+    try:
+        fits = shaped.ndim == x.ndim and torch.broadcast_shapes(shaped.shape, x.shape) == x.shape
+    except RuntimeError:
+        fits = False
+    if not fits:
+        raise ValueError(f"{name} of shape {tuple(value.shape)} must be (N,) = ({n},) per sample, "
+                         f"or broadcast to x {tuple(x.shape)} or to one sample x[0] "
+                         f"{tuple(x.shape[1:])} (e.g. (C, 1, 1) per channel)")
+    return shaped.to(device=x.device, dtype=dtype)
+
+
+def per_sample_only(value: float | torch.Tensor, name: str, x: torch.Tensor,
+                    norm: str) -> float | torch.Tensor:
+    """An L2 radius is one number per sample: a per-element tensor is refused."""
+    if not isinstance(value, torch.Tensor) or all(d == 1 for d in value.shape[1:]):
+        if isinstance(value, torch.Tensor):  # (N or 1, 1, ..., 1) -> (N, 1, ..., 1)
+            return value.expand(x.shape[0], *value.shape[1:])
+        return value
+    raise ValueError(f"{name} of shape {tuple(value.shape)} varies within a sample: a per-element "
+                     f"radius needs norm='linf' (norm={norm!r} takes a float or (N,) tensor)")
+
+
+def check_finite_run(nonfinite: torch.Tensor) -> None:
+    """Raise after an attack whose model gave NaN/inf logits (or gradients) at some step.
+
+    ``nonfinite`` is a 0-d count accumulated on the device during the step loop (no sync
+    there); reading it here is the attack's one synchronisation after the loop.
+    """
+    count = int(nonfinite)
+    if count:
+        raise FloatingPointError(
+            f"the model returned non-finite logits (NaN or inf; {count} values) during the "
+            "attack, or its "
+            "gradient was non-finite, so the adversarial point would be meaningless; check the "
+            "model on inputs near x (an unguarded log, division or overflow)")
 
 
 def domain_bounds(
@@ -215,6 +281,7 @@ def domain_bounds(
     bounds = []
     for name, b in (("lower", lower), ("upper", upper)):
         if isinstance(b, torch.Tensor):
+            check_device(name, b)
             if not (b.is_floating_point() or b.dtype in (torch.int32, torch.int64)):
                 raise TypeError(f"{name} must be a float or a real tensor, got dtype {b.dtype}")
             try:
@@ -306,7 +373,7 @@ def project_(
     n = x.shape[0]
     delta = x_adv.sub_(x)  # (N, ...) reuses x_adv's storage
     norms = delta.flatten(1).norm(dim=1).clamp_min_(1e-30)  # (N,)
-    eps_n = eps.view(n) if isinstance(eps, torch.Tensor) else eps  # float or (N,)
+    eps_n = eps.reshape(n) if isinstance(eps, torch.Tensor) else eps  # float or (N,)
     factor = torch.clamp(eps_n / norms, max=1.0)  # (N,) eps / ||delta||, at most 1
     torch.addcmul(x, delta, factor.view(n, *([1] * (x.ndim - 1))), out=x_adv)  # x + f * delta
     return torch.clamp(x_adv, lo, hi, out=x_adv)

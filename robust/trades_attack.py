@@ -36,7 +36,7 @@ import torch.nn.functional as F
 
 from robust._state import preserved_state
 from robust.pgd import _bind_config, _repr, _Setup, ascend_, at_least_fp32
-from robust.threat import check_config, check_logits, project_
+from robust.threat import check_config, check_device, check_finite_run, check_logits, project_
 
 Tensor = torch.Tensor
 
@@ -79,12 +79,13 @@ def trades_attack(
     s = _Setup(model, x, eps, alpha, norm, lower, upper, precision, generator, compile)
     n = x.shape[0]
     if logits_clean is not None:
-        check_logits(logits_clean, None, n)
+        check_logits_clean(logits_clean, x)
     with preserved_state(model, bn_mode):
         if logits_clean is None:
             with torch.no_grad():
                 logits_clean = s.forward(model, s.x)
             check_logits(logits_clean, None, n)
+            s.watch(logits_clean)
         z_clean = at_least_fp32(logits_clean.detach())  # (N, classes)
         log_p_clean = F.log_softmax(z_clean, dim=1)
         p_clean = F.softmax(z_clean, dim=1)  # not log_p_clean.exp(): same rounding as the paper
@@ -93,14 +94,39 @@ def trades_attack(
             log_p_adv = F.log_softmax(at_least_fp32(logits), dim=1)
             return (p_clean * (log_p_clean - log_p_adv)).sum(1)
 
+        def check(logits: Tensor) -> None:
+            check_logits(logits, None, n)
+            if logits.shape != z_clean.shape:
+                raise ValueError(f"logits_clean must have the model's shape "
+                                 f"{tuple(logits.shape)}, got {tuple(z_clean.shape)}")
+
         x_adv = s.x.clone()
         noise = torch.randn(x_adv.shape, generator=generator, device=x.device,
                             dtype=x_adv.dtype)
         x_adv.add_(noise, alpha=init_std)
         project_(x_adv, s.x, s.eps, norm, s.lo, s.hi, s.box_lo, s.box_hi)
-        check = lambda z: check_logits(z, None, n)  # noqa: E731
         ascend_(model, s, x_adv, kl, steps, check)
+    s.watch(x_adv)
+    check_finite_run(s.nonfinite)
     return x_adv.detach().to(x.dtype)
+
+
+def check_logits_clean(logits: object, x: Tensor) -> None:
+    """Given clean logits: a finite floating ``(N, classes)`` tensor on ``x``'s device."""
+    n = x.shape[0]
+    if not isinstance(logits, Tensor):
+        raise TypeError(f"logits_clean must be a torch.Tensor of shape (N={n}, classes) or None, "
+                        f"got {type(logits).__name__}")
+    if not logits.is_floating_point():
+        raise TypeError(f"logits_clean must be a floating tensor, got dtype {logits.dtype}")
+    check_device("logits_clean", logits)
+    if logits.ndim != 2 or logits.shape[0] != n or logits.shape[1] < 2:
+        raise ValueError(f"logits_clean must have shape (N={n}, classes>=2), "
+                         f"got {tuple(logits.shape)}")
+    if logits.device != x.device:
+        raise ValueError(f"logits_clean is on {logits.device} but x is on {x.device}")
+    if not bool(torch.isfinite(logits).all()):  # validation only: may synchronise
+        raise ValueError("logits_clean contains NaN or infinite values")
 
 
 class TRADESAttack:

@@ -92,7 +92,7 @@ def test_labelled_bad_input(name, over, exc, match):
 def test_trades_bad_options():
     with pytest.raises(ValueError, match="init_std"):
         _call("trades", init_std=-1.0)
-    with pytest.raises(ValueError, match="logits of shape"):
+    with pytest.raises(ValueError, match=r"logits_clean must have shape \(N=4"):
         _call("trades", logits_clean=torch.zeros(3, 3))
     with pytest.raises(TypeError, match="alpha"):
         trades_attack(_model(), X, eps=0.1)  # alpha is required

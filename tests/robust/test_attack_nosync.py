@@ -4,8 +4,9 @@ On CPU a ``TorchFunctionMode`` records every tensor operation that would synchro
 (``.item()``, ``.cpu()``, ``.tolist()``, ``.numpy()``, ``.nonzero()``, ``__bool__``/``__int__``/
 ``__float__``, boolean-mask indexing, copies to the host). It is armed right after the
 attack's validation of the first logits (which may synchronise, once) and stays armed through the
-loop, the restart selection and the state restore. On CUDA, ``torch.cuda.set_sync_debug_mode``
-does the same job for real.
+loop, the restart selection and the state restore, up to the one check after the loop that the
+model never returned NaN/inf logits (``check_finite_run``: one sync per attack call). On CUDA,
+``torch.cuda.set_sync_debug_mode`` does the same job for real.
 """
 
 from __future__ import annotations
@@ -38,6 +39,7 @@ class SyncRecorder(TorchFunctionMode):
     def __init__(self):
         super().__init__()
         self.armed = False
+        self.finished = False  # reached the final finiteness check (where it disarms)
         self.seen: list[str] = []
         self.ops = 0
 
@@ -72,6 +74,13 @@ def recorder(monkeypatch):
             rec.armed = True
 
         monkeypatch.setattr(module, "check_logits", armed_check)
+        final = module.check_finite_run
+
+        def disarmed_final(*args, _original=final, **kwargs):
+            rec.armed, rec.finished = False, rec.armed
+            _original(*args, **kwargs)  # the one sync after the loop
+
+        monkeypatch.setattr(module, "check_finite_run", disarmed_final)
     return rec
 
 
@@ -100,7 +109,7 @@ def test_no_sync_in_step_loop_cpu(recorder, name, per_sample):
     eps = torch.tensor([0.0, 0.05, 0.1]) if per_sample else 0.05
     with recorder:
         x_adv = CALLS[name](model, x, y, eps, torch.Generator().manual_seed(0))
-    assert recorder.armed and recorder.ops > 10  # the recorder saw the loop
+    assert recorder.finished and recorder.ops > 10  # the recorder saw the loop
     assert recorder.seen == []
     assert x_adv.shape == x.shape
 
@@ -132,6 +141,13 @@ def test_no_sync_in_step_loop_cuda(monkeypatch, name):
             torch.cuda.set_sync_debug_mode("error")
 
         monkeypatch.setattr(module, "check_logits", armed_check)
+        final = module.check_finite_run
+
+        def disarmed_final(*args, _original=final, **kwargs):
+            torch.cuda.set_sync_debug_mode("default")
+            _original(*args, **kwargs)
+
+        monkeypatch.setattr(module, "check_finite_run", disarmed_final)
     try:
         x_adv = CALLS[name](model, x, y, 0.05, torch.Generator(device="cuda").manual_seed(0))
     finally:

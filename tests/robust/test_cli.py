@@ -81,3 +81,42 @@ def test_bad_input_exits_with_code_2(argv, words, tmp_path, capsys, monkeypatch)
         main(argv)
     assert exc.value.code == 2
     assert words in capsys.readouterr().err
+
+
+def _cli_error(argv, capsys):
+    with pytest.raises(SystemExit) as exc:
+        main(argv)
+    err = capsys.readouterr().err
+    return exc.value.code, err
+
+
+@pytest.mark.parametrize("device", ["tpu9", "cuda:x", "cpu:-1"])
+def test_bad_device_exits_2_with_one_message(device, tmp_path, capsys):
+    code, err = _cli_error(["train", "--device", device, "--out", str(tmp_path / "o")], capsys)
+    assert code == 2 and "--device" in err and device in err
+    assert "Traceback" not in err and len(err.strip().splitlines()) <= 2  # usage + one error
+
+
+def test_cuda_without_a_gpu_exits_2(tmp_path, capsys):
+    import torch
+
+    if torch.cuda.is_available():
+        pytest.skip("a GPU is present")
+    code, err = _cli_error(["train", "--device", "cuda", "--out", str(tmp_path / "o")], capsys)
+    assert code == 2 and "--device" in err and "no CUDA" in err
+    code, err = _cli_error(["eval", "--device", "cuda", "--run", str(tmp_path)], capsys)
+    assert code == 2 and "--device" in err
+
+
+@pytest.mark.parametrize("command", ["train", "eval"])
+def test_out_an_existing_file_exits_2(command, tmp_path, capsys):
+    target = tmp_path / "taken"
+    target.write_text("not a folder")
+    argv = ["train", "--out", str(target)] if command == "train" else \
+        ["eval", "--run", str(tmp_path), "--out", str(target)]
+    if command == "eval":  # a valid-looking run folder, so only --out is wrong
+        (tmp_path / "config.json").write_text("{}")
+        (tmp_path / "model.pt").write_bytes(b"")
+    code, err = _cli_error(argv, capsys)
+    assert code == 2 and "--out" in err and "not a folder" in err
+    assert target.read_text() == "not a folder"  # untouched

@@ -92,16 +92,29 @@ def test_evaluation_restores_model_mode_and_uses_eval_mode():
 
 
 def test_autoattack_accuracy_against_torchattacks_directly():
+    """On [0, 1] images ours is torchattacks' AutoAttack (4 classes: its DLR loss needs 4)."""
     torchattacks = pytest.importorskip("torchattacks")
-    model, x, y = _problem(n=16)
-    ours = autoattack_accuracy(model, (x, y), eps=0.3, n_classes=3, seed=0)
-    aa = torchattacks.AutoAttack(model, norm="Linf", eps=0.3, version="standard", n_classes=3,
+    torch.manual_seed(0)
+    model = torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(16, 4))
+    x = torch.rand(16, 1, 4, 4)
+    y = model(x).argmax(1).detach()
+    ours = autoattack_accuracy(model, (x, y), eps=0.3, n_classes=4, seed=0)
+    aa = torchattacks.AutoAttack(model, norm="Linf", eps=0.3, version="standard", n_classes=4,
                                  seed=0)
     x_adv = aa(x, y)
     with torch.no_grad():
         theirs = float(((model(x_adv).argmax(1) == y) & (model(x).argmax(1) == y)).float().mean())
     assert ours == pytest.approx(theirs)
-    assert ours <= clean_accuracy(model, (x, y))
+    assert ours < clean_accuracy(model, (x, y))
+
+
+def test_autoattack_with_too_few_classes_says_why():
+    pytest.importorskip("torchattacks")
+    model, x, y = _problem(n=4)
+    with pytest.raises(ValueError, match=">= 4 classes"):
+        autoattack_accuracy(model, (x, y), eps=0.1)
+    with pytest.raises(ValueError, match="n_classes=10"):
+        autoattack_accuracy(model, (x, y), eps=0.1, n_classes=10)
 
 
 def test_autoattack_without_torchattacks_says_how_to_install(monkeypatch):
