@@ -15,6 +15,15 @@ Workloads (synthetic, seeded, data resident on the device, no DataLoader workers
 - ``traincore/fit-1epoch-cnn``: 1024 images 3x16x16, 2 conv layers + linear, batch 64
   (16 steps per epoch).
 
+Checkpoints (what the SHA-256 of the contents, the fit checks and the locked atomic write cost):
+
+- ``traincore/checkpoint-save``: ``save_checkpoint`` of the MLP and its SGD momentum state
+  (about 2 x 1.1 M float32 values) vs the peer ``torch.save`` of the same model and optimizer
+  state dicts to a path (no checksum, no fsync, not atomic).
+- ``traincore/checkpoint-load``: ``load_checkpoint`` into the model and optimizer (digest
+  verified, fit checked) vs ``torch.load(weights_only=True)`` + the two ``load_state_dict``.
+  The CPU timer leaves out the time ``save_checkpoint`` waits for its two fsyncs.
+
 Timer: CPU time of the process on the CPU (one torch thread), wall time on CUDA (where fit's
 single sync per log interval, against the peer's two per step, is the point).
 
@@ -35,7 +44,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from traincore import fit
+from traincore import fit, load_checkpoint, save_checkpoint
 
 RESULTS = Path(__file__).parent / "results"
 # On the CPU the timer is this process's CPU time: torch runs on one thread here, and on a
@@ -180,6 +189,52 @@ def test_fit_one_epoch(benchmark, device, kind, impl):
     _quality.setdefault(kind, {})[impl] = first
     if len(_quality[kind]) == 2:  # both ran: the same work, up to float summation order
         assert _quality[kind]["ours"] == pytest.approx(_quality[kind]["hand-loop"], rel=1e-5)
+
+
+def _checkpoint_parts():
+    torch.manual_seed(1)
+    model = _mlp()
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.05, momentum=0.9)
+    model(torch.randn(8, 64)).square().mean().backward()
+    optimizer.step()  # momentum buffers exist
+    return model, optimizer
+
+
+@pytest.mark.parametrize("impl", ["ours", "torch.save"])
+def test_checkpoint_save(benchmark, tmp_path, impl):
+    model, optimizer = _checkpoint_parts()
+    path = tmp_path / "last.pt"
+
+    def ours():
+        save_checkpoint(path, model=model, optimizer=optimizer, epoch=0, step=1, history=[])
+
+    def peer():
+        torch.save({"model": model.state_dict(), "optimizer": optimizer.state_dict()}, path)
+
+    benchmark.group = "traincore/checkpoint-save"
+    benchmark.extra_info.update(impl=impl, items=1)
+    benchmark.pedantic(ours if impl == "ours" else peer, rounds=ROUNDS, warmup_rounds=1)
+
+
+@pytest.mark.parametrize("impl", ["ours", "torch.load"])
+def test_checkpoint_load(benchmark, tmp_path, impl):
+    model, optimizer = _checkpoint_parts()
+    path = tmp_path / "last.pt"
+    save_checkpoint(path, model=model, optimizer=optimizer, epoch=0, step=1, history=[])
+    twin, twin_optimizer = _checkpoint_parts()
+
+    def ours():
+        load_checkpoint(path, model=twin, optimizer=twin_optimizer, restore_rng=False)
+
+    def peer():
+        state = torch.load(path, weights_only=True)
+        twin.load_state_dict(state["model"])
+        twin_optimizer.load_state_dict(state["optimizer"])
+
+    benchmark.group = "traincore/checkpoint-load"
+    benchmark.extra_info.update(impl=impl, items=1)
+    benchmark.pedantic(ours if impl == "ours" else peer, rounds=ROUNDS, warmup_rounds=1)
+    assert all(torch.equal(a, b) for a, b in zip(model.parameters(), twin.parameters()))
 
 
 def paired(kind: str, pairs: int) -> dict:

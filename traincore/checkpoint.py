@@ -275,7 +275,7 @@ def load_checkpoint(
                 f"checkpoint {str(path)!r} does not fit the {key} "
                 f"({type(target).__name__}): {'; '.join(problems)}; nothing was restored"
             )
-    for key in sorted(targets, key=lambda k: k != "objective"):  # the unchecked one first
+    for key in sorted(targets, key=lambda k: k != "objective"):  # its own load may still refuse
         targets[key].load_state_dict(state[key])
     if restore_rng:
         rng = state["rng"]
