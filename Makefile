@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 OUT ?= out
 PYTEST_WORKERS ?= 2
 
-.PHONY: test chaos demo bench bench-env bench-online tcpd lint clean
+.PHONY: test chaos demo bench bench-env bench-online tcpd lint clean wheel-check docs docs-check
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -66,6 +66,24 @@ bench: $(VENV)/.installed-bench $(BENCH_VENV)/.installed
 # benchmarks/data/README.md (TCPD_DATA=DIR to point elsewhere), never downloads
 tcpd: $(VENV)/.installed-test
 	$(BIN)/python -m benchmarks.tcpd.run $(if $(TCPD_DATA),--data $(TCPD_DATA))
+
+# sdist + wheel (python -m build), twine check, the wheel's contents, and the wheel imported
+# from a fresh venv that sees only its declared dependencies (scripts/wheel_check.py)
+wheel-check: $(VENV)/.installed-dist
+	$(BIN)/python scripts/wheel_check.py
+
+# the documentation site (API reference, guides, the examples/ gallery run at build time) into
+# docs/_build/html; any warning fails the build; nothing is downloaded (vendored inventories)
+docs: $(VENV)/.installed-docs
+	@start=$$(date +%s); \
+	$(BIN)/python -m sphinx -E -W --keep-going -q -b html docs docs/_build/html && \
+	echo "docs: built in $$(( $$(date +%s) - start )) s, $$(find docs/_build/html -name '*.html' | wc -l) HTML pages"
+
+# the built site opened in headless Chromium (Debian's, installed by the script when missing):
+# screenshots of the index and an API page in docs/_build/screenshots
+docs-check: docs
+	bash scripts/install_chromium.sh
+	$(BIN)/python scripts/docs_screenshots.py docs/_build/html docs/_build/screenshots
 
 clean:
 	rm -rf $(VENV) $(BENCH_VENV) $(OUT) .hypothesis .benchmarks
