@@ -11,6 +11,7 @@ import torch
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from tests.traincore._compare import same
 from traincore import (
     CheckpointError,
     Objective,
@@ -116,16 +117,6 @@ nested = st.recursive(
 )
 
 
-def _same(a, b) -> bool:
-    if isinstance(a, torch.Tensor):
-        return isinstance(b, torch.Tensor) and a.dtype == b.dtype and torch.equal(a, b)
-    if isinstance(a, dict):
-        return isinstance(b, dict) and a.keys() == b.keys() and all(_same(a[k], b[k]) for k in a)
-    if isinstance(a, list):
-        return isinstance(b, list) and len(a) == len(b) and all(map(_same, a, b))
-    return type(a) is type(b) and a == b
-
-
 @settings(max_examples=20, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(objective_state=st.dictionaries(st.text(max_size=6), nested, max_size=4), extra=nested)
 def test_round_trip_preserves_nested_state(tmp_path, objective_state, extra):
@@ -134,8 +125,8 @@ def test_round_trip_preserves_nested_state(tmp_path, objective_state, extra):
                     epoch=1, step=2, history=[], extra=extra)
     restored = StatefulObjective()
     state = load_checkpoint(path, objective=restored, restore_rng=False)
-    assert _same(restored.state, objective_state)
-    assert _same(state["extra"], extra)
+    assert same(restored.state, objective_state)
+    assert same(state["extra"], extra)
 
 
 def test_failed_write_keeps_previous_checkpoint(tmp_path, monkeypatch):

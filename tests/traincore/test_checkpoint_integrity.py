@@ -13,6 +13,7 @@ import torch
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from tests.traincore._compare import same
 from traincore import (
     CheckpointError,
     Updater,
@@ -43,17 +44,6 @@ def _snapshot(model, optimizer):
     return copy.deepcopy(model.state_dict()), copy.deepcopy(optimizer.state_dict())
 
 
-def _same_state(a, b) -> bool:
-    if isinstance(a, torch.Tensor):
-        return isinstance(b, torch.Tensor) and torch.equal(a, b)
-    if isinstance(a, dict):
-        return isinstance(b, dict) and a.keys() == b.keys() and all(_same_state(a[k], b[k])
-                                                                    for k in a)
-    if isinstance(a, (list, tuple)):
-        return len(a) == len(b) and all(map(_same_state, a, b))
-    return a == b
-
-
 def _flip(path, offset, count):
     data = bytearray(path.read_bytes())
     for i in range(offset, min(offset + count, len(data))):
@@ -71,7 +61,7 @@ def test_flipped_bytes_in_the_middle_are_refused_naming_the_file(tmp_path):
     before = _snapshot(twin, twin_opt)
     with pytest.raises(CheckpointError, match=r"flipped\.pt.*checksum"):
         load_checkpoint(path, model=twin, optimizer=twin_opt)
-    assert _same_state(before, _snapshot(twin, twin_opt))
+    assert same(before, _snapshot(twin, twin_opt))
 
 
 @settings(max_examples=40, deadline=None,
@@ -90,7 +80,7 @@ def test_damage_anywhere_is_refused_or_harmless(tmp_path, where, count):
     except CheckpointError as err:
         assert "damaged.pt" in str(err)
     else:  # bytes no record depends on (zip padding, a comment): the contents are intact
-        assert _same_state(damaged, clean)
+        assert same(damaged, clean)
 
 
 def test_model_that_does_not_fit_leaves_model_and_optimizer_untouched(tmp_path):
@@ -105,7 +95,7 @@ def test_model_that_does_not_fit_leaves_model_and_optimizer_untouched(tmp_path):
     before = _snapshot(other, other_opt)
     with pytest.raises(CheckpointError, match=r"c\.pt.*2\.weight.*\(3, 32\).*\(4, 32\)"):
         load_checkpoint(path, model=other, optimizer=other_opt, restore_rng=False)
-    assert _same_state(before, _snapshot(other, other_opt))
+    assert same(before, _snapshot(other, other_opt))
 
 
 def test_other_optimizer_leaves_model_and_optimizer_untouched(tmp_path):
@@ -119,7 +109,7 @@ def test_other_optimizer_leaves_model_and_optimizer_untouched(tmp_path):
     before = _snapshot(twin, adam)
     with pytest.raises(CheckpointError, match=r"c\.pt.*optimizer.*SGD.*Adam"):
         load_checkpoint(path, model=twin, optimizer=adam)
-    assert _same_state(before, _snapshot(twin, adam))
+    assert same(before, _snapshot(twin, adam))
 
 
 def test_optimizer_state_of_other_shapes_is_refused(tmp_path):
@@ -132,7 +122,7 @@ def test_optimizer_state_of_other_shapes_is_refused(tmp_path):
     before = copy.deepcopy(other_opt.state_dict())
     with pytest.raises(CheckpointError, match=r"momentum_buffer.*\(32, 6\).*\(8, 6\)"):
         load_checkpoint(path, optimizer=other_opt)
-    assert _same_state(before, other_opt.state_dict())
+    assert same(before, other_opt.state_dict())
 
 
 def test_scheduler_and_updater_are_validated_before_any_copy(tmp_path):
@@ -154,7 +144,7 @@ def test_scheduler_and_updater_are_validated_before_any_copy(tmp_path):
     checkpoint_module._atomic_save(checkpoint_module._sealed(state), broken)
     with pytest.raises(CheckpointError, match=r"broken\.pt.*updater.*step_count='many'"):
         load_checkpoint(broken, model=twin, optimizer=twin_opt, updater=Updater(twin, twin_opt))
-    assert _same_state(before, _snapshot(twin, twin_opt))
+    assert same(before, _snapshot(twin, twin_opt))
 
 
 def test_fit_refuses_an_optimizer_over_another_models_parameters():
@@ -166,7 +156,7 @@ def test_fit_refuses_an_optimizer_over_another_models_parameters():
     with pytest.raises(ValueError, match=r"optimizer: param_groups\[0\]\['params'\]\[0\].*"
                                          r"\(32, 6\).*not a parameter of model"):
         fit(model, loader, optimizer=optimizer, epochs=1, progress=False)
-    assert _same_state(before, stranger.state_dict())
+    assert same(before, stranger.state_dict())
 
 
 def test_version_1_checkpoints_still_load_with_a_warning(tmp_path):

@@ -19,21 +19,13 @@ from pathlib import Path
 import pytest
 import torch
 
+from tests.traincore._compare import same
+
 HERE = Path(__file__).parent
 POINTS = int(os.environ.get("CHAOS_POINTS", "40"))
 KINDS = {"start", "step", "open", "chunk", "synced", "replaced", "epoch"}
 
 pytestmark = pytest.mark.chaos
-
-
-def _same(a, b) -> bool:
-    if isinstance(a, torch.Tensor):
-        return isinstance(b, torch.Tensor) and torch.equal(a, b)
-    if isinstance(a, dict):
-        return isinstance(b, dict) and a.keys() == b.keys() and all(_same(a[k], b[k]) for k in a)
-    if isinstance(a, (list, tuple)):
-        return len(a) == len(b) and all(map(_same, a, b))
-    return a == b
 
 
 def test_fit_after_sigkill_at_random_points_equals_an_uninterrupted_run(tmp_path):
@@ -57,5 +49,5 @@ def test_fit_after_sigkill_at_random_points_equals_an_uninterrupted_run(tmp_path
     # the last chaos run, read back here: the same weights, optimizer state and history
     straight, chaos = (torch.load(tmp_path / name / "result.pt", weights_only=True)
                        for name in ("straight", "chaos"))
-    assert _same(straight, chaos), replay
+    assert same(straight, chaos), replay
     assert len(chaos["history"]) == 6 and chaos["history"][-1]["objective_steps"] == 36
