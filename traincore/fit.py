@@ -46,13 +46,9 @@ import torch
 from torch.utils.data import DataLoader, DistributedSampler, IterableDataset, RandomSampler
 
 from traincore import distributed as dist_utils
+from traincore._atomic import remove_stale_temp_files
 from traincore._state_checks import foreign_parameters
-from traincore.checkpoint import (
-    load_checkpoint,
-    remove_stale_temp_files,
-    rng_state,
-    save_checkpoint,
-)
+from traincore.checkpoint import load_checkpoint, rng_state, save_checkpoint
 from traincore.evaluate import check_loader, evaluate, to_device
 from traincore.metrics import MetricAccumulator
 from traincore.objective import StepOutput, Supervised
