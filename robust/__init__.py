@@ -2,6 +2,7 @@
 
 # --- attacks (issue 3): threat models and attack kernels ---
 from robust.autoattack import AutoAttack, autoattack
+from robust.early_stop import EarlyStop
 from robust.fgsm import FGSM, fgsm
 from robust.pgd import PGD, pgd
 from robust.torchattacks_adapter import TorchattacksAdapter
@@ -9,6 +10,7 @@ from robust.trades_attack import TRADESAttack, trades_attack
 
 # --- training methods: add exports below this line ---
 # isort: split
+from robust.curriculum import Curriculum
 from robust.evaluate import (
     accuracy_vs_eps,
     autoattack_accuracy,
@@ -19,7 +21,7 @@ from robust.evaluate import (
 from robust.fast_at import FastAT
 from robust.free_at import FreeAT
 from robust.guard import OverfitGuard, ThresholdMonitor
-from robust.models import MLP, SmallCNN, build_model
+from robust.models import CNN28, MLP, SmallCNN, build_model
 from robust.n_fgsm import NFGSM
 from robust.normalize import Normalize
 from robust.pgd_at import PGDAT
@@ -28,6 +30,9 @@ from robust.trades import TRADES
 
 __all__ = [
     "AutoAttack",
+    "CNN28",
+    "Curriculum",
+    "EarlyStop",
     "EpsWarmup",
     "FGSM",
     "FastAT",

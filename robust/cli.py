@@ -90,9 +90,15 @@ def _eps_list(text: str) -> list[float]:
 
 def _add_common(p: argparse.ArgumentParser) -> None:
     p.add_argument("--dataset", default="digits",
-                   help="'digits' (scikit-learn's 8x8 digits, stratified 75/25 split, seed 0) or "
+                   help="'digits' (scikit-learn's 8x8 digits, stratified 75/25 split, seed 0), "
+                        "'fashion-mnist' (60k/10k 28x28 images from Debian's "
+                        "dataset-fashion-mnist: bash scripts/install_fashion_mnist.sh) or "
                         "'module:attr' naming a torch Dataset, a (train, test) pair, or a "
                         "callable returning either (default: digits)")
+    p.add_argument("--train-size", type=_int_at_least("--train-size", 1), default=None,
+                   help="train on a seeded random subset of this many images (default: all)")
+    p.add_argument("--test-size", type=_int_at_least("--test-size", 1), default=None,
+                   help="evaluate on a seeded random subset of this many images (default: all)")
     p.add_argument("--eps", type=_positive_float("--eps"), default=0.2,
                    help="L-inf radius for inputs in [0, 1] (default: 0.2)")
     p.add_argument("--batch-size", type=_int_at_least("--batch-size", 1), default=64,
@@ -120,8 +126,9 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--method", choices=METHODS, default="pgd",
                    help="clean | pgd (PGD-AT) | fast (Fast-AT, FGSM-RS) | nfgsm (N-FGSM) | "
                         "free (Free-AT) | trades (TRADES) (default: pgd)")
-    t.add_argument("--model", choices=("cnn", "mlp"), default="cnn",
-                   help="architecture: cnn (SmallCNN) or mlp (default: cnn)")
+    t.add_argument("--model", choices=("cnn", "cnn28", "mlp"), default="cnn",
+                   help="architecture: cnn (SmallCNN), cnn28 (CNN28, for 28x28 images such as "
+                        "fashion-mnist) or mlp (default: cnn)")
     t.add_argument("--num-classes", type=_int_at_least("--num-classes", 2), default=10,
                    help="number of classes (default: 10)")
     t.add_argument("--epochs", type=_int_at_least("--epochs", 1), default=10,
@@ -141,6 +148,13 @@ def build_parser() -> argparse.ArgumentParser:
                    help="PGD restarts during pgd training (default: 1)")
     t.add_argument("--clean-weight", type=_nonnegative_float("--clean-weight"), default=0.0,
                    help="pgd: weight in [0, 1] of the clean loss (default: 0)")
+    t.add_argument("--early-stop", type=_int_at_least("--early-stop", 0), default=None,
+                   metavar="TAU",
+                   help="pgd/trades: per-sample early stopping (friendly AT): a sample stops "
+                        "after TAU more steps once misclassified (default: off)")
+    t.add_argument("--stop-margin", type=_nonnegative_float("--stop-margin"), default=0.0,
+                   help="pgd/trades with --early-stop: logit margin that counts as "
+                        "misclassified (default: 0)")
     t.add_argument("--m", type=_int_at_least("--m", 1), default=4,
                    help="free: replays per batch (default: 4)")
     t.add_argument("--beta", type=_nonnegative_float("--beta"), default=6.0,
@@ -183,15 +197,20 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _objective(args: argparse.Namespace, hold: tuple | None) -> Any:
-    from robust import NFGSM, PGDAT, TRADES, EpsWarmup, FastAT, FreeAT, OverfitGuard
+    from robust import NFGSM, PGDAT, TRADES, EarlyStop, EpsWarmup, FastAT, FreeAT, OverfitGuard
     from traincore import Supervised
 
     m = args.method
+    stop = None
+    if args.early_stop is not None:
+        if m not in ("pgd", "trades"):
+            raise UsageError(f"--early-stop applies to --method pgd or trades, not {m!r}")
+        stop = EarlyStop(margin=args.stop_margin, tau=args.early_stop)
     if m == "clean":
         obj = Supervised()
     elif m == "pgd":
         obj = PGDAT(eps=args.eps, alpha=args.alpha, steps=args.steps, restarts=args.restarts,
-                    clean_weight=args.clean_weight, bn_mode=args.bn_mode)
+                    clean_weight=args.clean_weight, bn_mode=args.bn_mode, early_stop=stop)
     elif m == "fast":
         obj = FastAT(eps=args.eps, alpha=args.alpha, bn_mode=args.bn_mode)
     elif m == "nfgsm":
@@ -200,7 +219,7 @@ def _objective(args: argparse.Namespace, hold: tuple | None) -> Any:
         obj = FreeAT(eps=args.eps, m=args.m)
     else:
         obj = TRADES(eps=args.eps, alpha=args.alpha, steps=args.steps, beta=args.beta,
-                     bn_mode=args.bn_mode)
+                     bn_mode=args.bn_mode, early_stop=stop)
     if args.warmup_epochs > 0 and m != "clean":
         obj = EpsWarmup(obj, epochs=args.warmup_epochs)
     if hold is not None:
@@ -260,7 +279,20 @@ def _setup(args: argparse.Namespace):
         train_set, test_set = load_dataset(args.dataset, seed=0)
     except (ValueError, TypeError, ImportError, FileNotFoundError) as err:
         raise UsageError(f"--dataset: {err}") from err
-    return train_set, test_set
+    return (_limit(train_set, args.train_size, "--train-size"),
+            _limit(test_set, args.test_size, "--test-size"))
+
+
+def _limit(dataset, size: int | None, flag: str):
+    """A seeded random subset of ``size`` items (seed 0: the same on every run)."""
+    from torch.utils.data import Subset
+
+    if size is None:
+        return dataset
+    if size > len(dataset):
+        raise UsageError(f"{flag}={size} exceeds the {len(dataset)} items of the dataset")
+    perm = torch.randperm(len(dataset), generator=torch.Generator().manual_seed(0))
+    return Subset(dataset, sorted(perm[:size].tolist()))
 
 
 def _curve(args, model, test, out: pathlib.Path) -> dict:

@@ -1,8 +1,13 @@
-"""Datasets for the CLI and the demo: scikit-learn's bundled digits, or any ``module:attr``.
+"""Datasets for the CLI and the demo: digits, Fashion-MNIST, or any ``module:attr``.
 
 ``digits``: the 1797 8x8 grey images of scikit-learn's ``load_digits`` (bundled with the
 package, no download), scaled from 0..16 to [0, 1] as float32 tensors of shape (N, 1, 8, 8),
 split 75/25 stratified by class with ``random_state=0``.
+
+``fashion-mnist``: Zalando's 60k/10k 28x28 grey images in 10 classes, read from the original
+gzip IDX files (no torchvision, no download) in ``$ROBUST_FASHION_MNIST_DIR`` or Debian's
+``/usr/share/datasets/fashion-mnist`` (package ``dataset-fashion-mnist``, installed by
+``bash scripts/install_fashion_mnist.sh``); see :mod:`robust.fashion_mnist`.
 
 ``module:attr``: ``attr`` of the importable ``module`` is a ``torch.utils.data.Dataset``, or a
 callable returning one or a ``(train, test)`` pair of them. A single dataset is split 75/25
@@ -50,7 +55,7 @@ def load_digits_split(seed: int = 0) -> tuple[TensorDataset, TensorDataset]:
 def import_dataset(spec: str) -> Any:
     """Resolve ``"module:attr"`` to the object; a clear ValueError when it does not import."""
     if not isinstance(spec, str) or spec.count(":") != 1 or not all(spec.split(":")):
-        raise ValueError(f"dataset={spec!r} must be 'digits' or 'module:attr'")
+        raise ValueError(f"dataset={spec!r} must be 'digits', 'fashion-mnist' or 'module:attr'")
     module_name, attr = spec.split(":")
     try:
         module = importlib.import_module(module_name)
@@ -72,9 +77,14 @@ def _random_split(ds: Dataset, seed: int) -> tuple[Dataset, Dataset]:
 
 
 def load_dataset(spec: str, seed: int = 0) -> tuple[Dataset, Dataset]:
-    """``(train, test)`` datasets for ``spec``: ``"digits"`` or ``"module:attr"`` (module doc)."""
+    """``(train, test)`` datasets for ``spec``: ``"digits"``, ``"fashion-mnist"`` or
+    ``"module:attr"`` (module doc)."""
     if spec == "digits":
         return load_digits_split(seed)
+    if spec == "fashion-mnist":
+        from robust.fashion_mnist import load_fashion_mnist
+
+        return load_fashion_mnist()
     obj = import_dataset(spec)
     if callable(obj) and not isinstance(obj, Dataset):
         obj = obj()

@@ -45,6 +45,7 @@ import torch
 import torch.nn.functional as F
 
 from robust._state import preserved_state
+from robust.early_stop import EarlyStop, ascend_early_, check_early_stop
 from robust.threat import (
     L2_DIVISION_EPS,
     _zero_pair,
@@ -246,16 +247,21 @@ def at_least_fp32(t: Tensor) -> Tensor:
     return t if t.dtype in (torch.float32, torch.float64) else t.float()
 
 
-def classification_objective(loss: str, y: Tensor, targeted: bool) -> Callable[[Tensor], Tensor]:
-    """Per-sample value the attack maximises: CE or CW margin, negated when targeted."""
+def classification_objective(loss: str, y: Tensor, targeted: bool) -> Callable[..., Tensor]:
+    """Per-sample value the attack maximises: CE or CW margin, negated when targeted.
 
-    def objective(logits: Tensor) -> Tensor:
+    ``objective(logits, rows=None)``: ``rows`` (an index tensor) when the logits are those of a
+    subset of the samples (the compacted early-stopped loop).
+    """
+
+    def objective(logits: Tensor, rows: Tensor | None = None) -> Tensor:
         z = at_least_fp32(logits)  # (N, classes) losses in fp32 (fp64 stays) under autocast
+        yy = y if rows is None else y.index_select(0, rows)
         if loss == "ce":
-            value = F.cross_entropy(z, y, reduction="none")  # (N,)
+            value = F.cross_entropy(z, yy, reduction="none")  # (N,)
         else:  # CW margin: best other logit minus the label's logit (> 0 once misclassified)
-            z_y = z.gather(1, y[:, None]).squeeze(1)  # (N,)
-            z_other = z.scatter(1, y[:, None], float("-inf")).amax(1)  # (N,)
+            z_y = z.gather(1, yy[:, None]).squeeze(1)  # (N,)
+            z_other = z.scatter(1, yy[:, None], float("-inf")).amax(1)  # (N,)
             value = z_other - z_y
         return -value if targeted else value
 
@@ -264,12 +270,13 @@ def classification_objective(loss: str, y: Tensor, targeted: bool) -> Callable[[
 
 def run_attack(
     model, x, y, *, eps, alpha, steps, norm, random_start, restarts, loss, targeted,
-    lower, upper, bn_mode, generator, precision, compile, alpha_rule=None,
+    lower, upper, bn_mode, generator, precision, compile, alpha_rule=None, early_stop=None,
 ) -> Tensor:
     """Shared kernel of :func:`pgd` and :func:`robust.fgsm` (arguments already type-checked)."""
     for name, flag in (("random_start", random_start), ("targeted", targeted)):
         if not isinstance(flag, bool):
             raise TypeError(f"{name} must be a bool, got {type(flag).__name__}")
+    compact = check_early_stop(early_stop, x, bn_mode, restarts=restarts, targeted=targeted)
     s = _Setup(model, x, eps, alpha, norm, lower, upper, precision, generator, compile,
                alpha_rule)
     y = check_labels(y, x)
@@ -280,7 +287,10 @@ def run_attack(
         for r in range(restarts):
             x_adv = s.start(random_start)
             check = (lambda z: check_logits(z, y, n)) if r == 0 else None
-            ascend_(model, s, x_adv, objective, steps, check)
+            if early_stop is None:
+                ascend_(model, s, x_adv, objective, steps, check)
+            else:
+                ascend_early_(model, s, x_adv, objective, steps, y, early_stop, compact, check)
             if restarts == 1:
                 best = x_adv
                 break
@@ -322,6 +332,7 @@ def pgd(
     generator: torch.Generator | None = None,
     precision: str | None = None,
     compile: bool = False,
+    early_stop: EarlyStop | None = None,
 ) -> Tensor:
     """PGD adversarial examples for ``(x, y)``; returns ``x_adv`` with ``x``'s shape and dtype.
 
@@ -360,6 +371,9 @@ def pgd(
         the loss is scaled by 1024 before backward; the perturbation stays fp32.
     compile
         Run the update step under ``torch.compile`` (falls back to eager with a warning).
+    early_stop
+        :class:`robust.EarlyStop`: stop each sample once misclassified (friendly adversarial
+        examples, :mod:`robust.early_stop`); needs ``restarts=1`` and an untargeted attack.
 
     Returns
     -------
@@ -375,7 +389,7 @@ def pgd(
         model, x, y, eps=eps, alpha=alpha, steps=steps, norm=norm, random_start=random_start,
         restarts=restarts, loss=loss, targeted=targeted, lower=lower, upper=upper,
         bn_mode=bn_mode, generator=generator, precision=precision, compile=compile,
-        alpha_rule=rule,
+        alpha_rule=rule, early_stop=early_stop,
     )
 
 

@@ -54,6 +54,7 @@ from robust._training import (
     like_input,
     unwrap,
 )
+from robust.early_stop import EarlyStop
 from robust.pgd import pgd
 
 NORMS = ("linf", "l2")
@@ -84,6 +85,10 @@ class PGDAT(AdversarialObjective):
         Input domain.
     generator
         ``torch.Generator`` for the random starts (None: the global RNG).
+    early_stop
+        None, or a :class:`robust.EarlyStop`: each sample stops once misclassified (friendly
+        adversarial training, Zhang et al. 2020; needs ``restarts=1``). On the CPU the steps
+        run on the active samples only, so the attack costs less as samples stop.
     """
 
     def __init__(
@@ -100,11 +105,15 @@ class PGDAT(AdversarialObjective):
         lower: float | torch.Tensor = 0.0,
         upper: float | torch.Tensor = 1.0,
         generator: torch.Generator | None = None,
+        early_stop: EarlyStop | None = None,
     ):
         check_eps(eps)
         check_positive(alpha, "alpha", allow_none=True)
         check_int(steps, "steps", 1)
         check_int(restarts, "restarts", 1)
+        if early_stop is not None and (not isinstance(early_stop, EarlyStop) or restarts != 1):
+            raise ValueError(f"early_stop={early_stop!r} must be a robust.EarlyStop, with "
+                             f"restarts=1 (got restarts={restarts!r})")
         if norm not in NORMS:
             raise ValueError(f"norm={norm!r} is not supported; use one of {NORMS}")
         if isinstance(clean_weight, bool) or not isinstance(clean_weight, (int, float)) \
@@ -116,6 +125,7 @@ class PGDAT(AdversarialObjective):
         self.random_start = random_start
         self.restarts = restarts
         self.clean_weight = clean_weight
+        self.early_stop = early_stop
         self._store_attack_config(eps, alpha, bn_mode, lower, upper, generator)
 
     def attack(self, model: torch.nn.Module, x: torch.Tensor, y: torch.Tensor,
@@ -126,7 +136,7 @@ class PGDAT(AdversarialObjective):
             alpha=self.current_alpha(2.5 / self.steps), steps=self.steps, norm=self.norm,
             random_start=self.random_start, restarts=self.restarts, lower=self.lower,
             upper=self.upper, bn_mode=self.bn_mode, generator=self.generator,
-            precision=precision,
+            precision=precision, early_stop=self.early_stop,
         )
         return like_input(x_adv.detach(), x)
 
@@ -148,5 +158,6 @@ class PGDAT(AdversarialObjective):
         return None
 
     def __repr__(self) -> str:
+        es = "" if self.early_stop is None else f", early_stop={self.early_stop!r}"
         return (f"PGDAT(eps={self.eps!r}, steps={self.steps}, norm={self.norm!r}, "
-                f"restarts={self.restarts}, clean_weight={self.clean_weight})")
+                f"restarts={self.restarts}, clean_weight={self.clean_weight}{es})")

@@ -48,6 +48,7 @@ from robust._training import (
     like_input,
     unwrap,
 )
+from robust.early_stop import EarlyStop
 from robust.trades_attack import trades_attack
 
 
@@ -70,6 +71,9 @@ class TRADES(AdversarialObjective):
         Input domain.
     generator
         ``torch.Generator`` for the attack's random start (None: the global RNG).
+    early_stop
+        None, or a :class:`robust.EarlyStop`: each sample's KL attack stops once the sample is
+        misclassified (TRADES with friendly examples, Zhang et al. 2020).
     """
 
     def __init__(
@@ -83,8 +87,11 @@ class TRADES(AdversarialObjective):
         lower: float | torch.Tensor = 0.0,
         upper: float | torch.Tensor = 1.0,
         generator: torch.Generator | None = None,
+        early_stop: EarlyStop | None = None,
     ):
         check_eps(eps)
+        if early_stop is not None and not isinstance(early_stop, EarlyStop):
+            raise TypeError(f"early_stop must be a robust.EarlyStop or None, got {early_stop!r}")
         if isinstance(beta, bool) or not isinstance(beta, (int, float)) \
                 or not math.isfinite(beta) or beta < 0:
             raise ValueError(f"beta={beta!r} must be a finite number >= 0")
@@ -93,21 +100,24 @@ class TRADES(AdversarialObjective):
         check_bn_mode(bn_mode)
         self.beta = beta
         self.steps = steps
+        self.early_stop = early_stop
         self._store_attack_config(eps, alpha, bn_mode, lower, upper, generator)
 
-    def attack(self, model: torch.nn.Module, x: torch.Tensor,
-               precision: str | None = None) -> torch.Tensor:
-        """TRADES (KL-maximising) examples for ``x`` on the unwrapped ``model``."""
+    def attack(self, model: torch.nn.Module, x: torch.Tensor, precision: str | None = None,
+               y: torch.Tensor | None = None) -> torch.Tensor:
+        """TRADES (KL-maximising) examples for ``x`` on the unwrapped ``model`` (``y``: only
+        for the early-stopping rule)."""
         x_adv = trades_attack(
             unwrap(model), x, eps=self.current_eps(), alpha=self.current_alpha(0.25),
             steps=self.steps, norm="linf", lower=self.lower, upper=self.upper,
             bn_mode=self.bn_mode, generator=self.generator, precision=precision,
+            y=y if self.early_stop is not None else None, early_stop=self.early_stop,
         )
         return like_input(x_adv.detach(), x)
 
     def _adversarial(self, model: torch.nn.Module, x: torch.Tensor, y: torch.Tensor,
                      precision: str | None) -> torch.Tensor:
-        return self.attack(model, x, precision=precision)  # the KL attack needs no labels
+        return self.attack(model, x, precision=precision, y=y)  # y: early stopping only
 
     def _loss(self, model: torch.nn.Module, x: torch.Tensor, x_adv: torch.Tensor,
               y: torch.Tensor, updater: Any) -> tuple[torch.Tensor, torch.Tensor]:
@@ -123,4 +133,5 @@ class TRADES(AdversarialObjective):
         return natural + self.beta * robust, logits_adv  # (loss, (N, classes)), both fp32
 
     def __repr__(self) -> str:
-        return f"TRADES(eps={self.eps!r}, beta={self.beta!r}, steps={self.steps})"
+        es = "" if self.early_stop is None else f", early_stop={self.early_stop!r}"
+        return f"TRADES(eps={self.eps!r}, beta={self.beta!r}, steps={self.steps}{es})"

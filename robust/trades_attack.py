@@ -35,8 +35,16 @@ import torch
 import torch.nn.functional as F
 
 from robust._state import preserved_state
+from robust.early_stop import EarlyStop, ascend_early_, check_early_stop
 from robust.pgd import _bind_config, _repr, _Setup, ascend_, at_least_fp32
-from robust.threat import check_config, check_device, check_finite_run, check_logits, project_
+from robust.threat import (
+    check_config,
+    check_device,
+    check_finite_run,
+    check_labels,
+    check_logits,
+    project_,
+)
 
 Tensor = torch.Tensor
 
@@ -57,6 +65,8 @@ def trades_attack(
     logits_clean: Tensor | None = None,
     precision: str | None = None,
     compile: bool = False,
+    y: Tensor | None = None,
+    early_stop: EarlyStop | None = None,
 ) -> Tensor:
     """TRADES adversarial examples for ``x``; returns ``x_adv`` with ``x``'s shape and dtype.
 
@@ -69,6 +79,9 @@ def trades_attack(
     logits_clean
         Clean logits ``(N, classes)`` if the caller already has them (detached here); otherwise
         computed without gradient under ``bn_mode``.
+    y, early_stop
+        Labels ``(N,)`` and a :class:`robust.EarlyStop`: stop each sample once misclassified
+        (the KL attack itself uses no labels; only the stopping rule does).
     """
     check_config(eps=eps, alpha=alpha, steps=steps, norm=norm, bn_mode=bn_mode,
                  precision=precision, generator=generator)
@@ -78,6 +91,11 @@ def trades_attack(
         raise ValueError(f"init_std={init_std!r} must be a finite float >= 0")
     s = _Setup(model, x, eps, alpha, norm, lower, upper, precision, generator, compile)
     n = x.shape[0]
+    compact = check_early_stop(early_stop, x, bn_mode)
+    if early_stop is not None:
+        if y is None:
+            raise ValueError("early_stop needs the labels y (a sample stops once misclassified)")
+        y = check_labels(y, x)
     if logits_clean is not None:
         check_logits_clean(logits_clean, x)
     with preserved_state(model, bn_mode):
@@ -90,9 +108,13 @@ def trades_attack(
         log_p_clean = F.log_softmax(z_clean, dim=1)
         p_clean = F.softmax(z_clean, dim=1)  # not log_p_clean.exp(): same rounding as the paper
 
-        def kl(logits: Tensor) -> Tensor:  # (N,) KL(p_clean || p_adv), the paper's sum-KL
+        def kl(logits: Tensor, rows: Tensor | None = None) -> Tensor:
+            """(N,) KL(p_clean || p_adv), the paper's sum-KL (``rows``: a subset's logits)."""
             log_p_adv = F.log_softmax(at_least_fp32(logits), dim=1)
-            return (p_clean * (log_p_clean - log_p_adv)).sum(1)
+            p, log_p = p_clean, log_p_clean
+            if rows is not None:
+                p, log_p = p.index_select(0, rows), log_p.index_select(0, rows)
+            return (p * (log_p - log_p_adv)).sum(1)
 
         def check(logits: Tensor) -> None:
             check_logits(logits, None, n)
@@ -105,7 +127,10 @@ def trades_attack(
                             dtype=x_adv.dtype)
         x_adv.add_(noise, alpha=init_std)
         project_(x_adv, s.x, s.eps, norm, s.lo, s.hi, s.box_lo, s.box_hi)
-        ascend_(model, s, x_adv, kl, steps, check)
+        if early_stop is None:
+            ascend_(model, s, x_adv, kl, steps, check)
+        else:
+            ascend_early_(model, s, x_adv, kl, steps, y, early_stop, compact, check)
     s.watch(x_adv)
     check_finite_run(s.nonfinite)
     return x_adv.detach().to(x.dtype)
@@ -146,6 +171,8 @@ class TRADESAttack:
                                  "generator")})
 
     def __call__(self, model: torch.nn.Module, x: Tensor, y: Tensor | None = None) -> Tensor:
+        if self.config.get("early_stop") is not None and "y" not in self.config:
+            return trades_attack(model, x, y=y, **self.config)
         return trades_attack(model, x, **self.config)
 
     def __repr__(self) -> str:

@@ -17,7 +17,7 @@ import pytest
 import torch
 from torch.overrides import TorchFunctionMode
 
-from robust import fgsm, pgd, trades_attack
+from robust import EarlyStop, fgsm, pgd, trades_attack
 
 # the modules (``robust.pgd`` as an attribute is the function of the same name)
 KERNELS = [importlib.import_module(m) for m in ("robust.pgd", "robust.trades_attack")]
@@ -98,6 +98,12 @@ CALLS = {
     ),
     "pgd_fp16": lambda m, x, y, e, g: pgd(m, x, y, eps=e, steps=3, precision="fp16", generator=g),
     "trades": lambda m, x, y, e, g: trades_attack(m, x, eps=e, alpha=0.01, steps=4, generator=g),
+    # per-sample early stopping with masks (the default off the CPU): no sync either
+    "pgd_early_stop": lambda m, x, y, e, g: pgd(m, x, y, eps=e, steps=4, generator=g,
+                                                early_stop=EarlyStop(tau=1, compact=False)),
+    "trades_early_stop": lambda m, x, y, e, g: trades_attack(
+        m, x, eps=e, alpha=0.01, steps=4, generator=g, y=y,
+        early_stop=EarlyStop(margin=0.1, compact=False)),
 }
 
 
