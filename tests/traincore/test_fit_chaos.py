@@ -25,7 +25,8 @@ HERE = Path(__file__).parent
 POINTS = int(os.environ.get("CHAOS_POINTS", "40"))
 KINDS = {"start", "step", "open", "chunk", "synced", "replaced", "epoch"}
 
-pytestmark = pytest.mark.chaos
+pytestmark = [pytest.mark.chaos,
+              pytest.mark.skipif(not hasattr(os, "fork"), reason="the driver forks (POSIX)")]
 
 
 def test_fit_after_sigkill_at_random_points_equals_an_uninterrupted_run(tmp_path):
