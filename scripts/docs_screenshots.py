@@ -23,17 +23,17 @@ from pathlib import Path
 
 import matplotlib.image
 
-# page -> texts that its rendered DOM must contain
+# page -> (texts that its rendered DOM must contain, window height: tall enough for a figure)
 PAGES = {
-    "index.html": ["robust-adaptive", "Getting started", "API reference"],
-    "api/robust/attacks.html": ["robust.pgd", "Parameters", "Examples", "PGD"],
-    "auto_examples/robust/plot_accuracy_vs_eps.html": ["Accuracy against the attack radius",
-                                                       "sphx-glr-single-img"],
+    "index.html": (["robust-adaptive", "Getting started", "API reference"], 1000),
+    "api/robust/attacks.html": (["robust.pgd", "Parameters", "Examples", "PGD"], 1000),
+    "auto_examples/robust/plot_accuracy_vs_eps.html": (
+        ["Accuracy against the attack radius", "sphx-glr-single-img"], 2600),
 }
 FLAGS = [
     "--headless", "--no-sandbox", "--disable-gpu", "--no-first-run",
     "--disable-background-networking", "--disable-component-update", "--disable-sync",
-    "--disable-quic", "--hide-scrollbars", "--window-size=1400,1000",
+    "--disable-quic", "--hide-scrollbars",
 ]
 
 
@@ -62,13 +62,14 @@ def browse(browser: str, url: str, *args: str) -> subprocess.CompletedProcess:
                               capture_output=True, text=True, timeout=120)
 
 
-def check_page(browser: str, base: str, page: str, expected: list[str], out: Path) -> str:
+def check_page(browser: str, base: str, page: str, expected: list[str], height: int,
+               out: Path) -> str:
     dom = browse(browser, base + page, "--dump-dom").stdout
     missing = [text for text in expected if text not in dom]
     if missing:
         sys.exit(f"docs-check: {page}: rendered page lacks {missing}")
     png = out / (page.replace("/", "_").removesuffix(".html") + ".png")
-    browse(browser, base + page, f"--screenshot={png}")
+    browse(browser, base + page, f"--window-size=1400,{height}", f"--screenshot={png}")
     if not png.is_file():
         sys.exit(f"docs-check: {page}: chromium wrote no screenshot")
     pixels = matplotlib.image.imread(png)  # (H, W, 3 or 4) floats in [0, 1]
@@ -89,8 +90,9 @@ def main(argv: list[str] | None = None) -> int:
     browser = chromium()
     server, base = serve(args.html)
     try:
-        for page, expected in PAGES.items():
-            print(f"docs-check: {page}: ok, {check_page(browser, base, page, expected, args.out)}")
+        for page, (expected, height) in PAGES.items():
+            result = check_page(browser, base, page, expected, height, args.out)
+            print(f"docs-check: {page}: ok, {result}")
     finally:
         server.shutdown()
     return 0
