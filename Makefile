@@ -23,7 +23,7 @@ lint: $(VENV)/.installed-test
 test: $(VENV)/.installed-test
 	-bash scripts/install_mosquitto.sh
 	$(BIN)/ruff check .
-	$(BIN)/python -m pytest -q -n $(PYTEST_WORKERS) --timeout=600 --durations=15
+	$(BIN)/python -m pytest -q -n $(PYTEST_WORKERS) --dist loadgroup --timeout=600 --durations=15
 
 # the fault-injection suites (marker `chaos`) at many kill points each; `make test` runs the same
 # tests with each suite's small default of CHAOS_POINTS
