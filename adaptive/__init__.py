@@ -1,52 +1,62 @@
 """adaptive: drift detection on streams (River's API, vectorised over many streams, calibrated
-false-alarm rates) and online adaptation of PyTorch models."""
+false-alarm rates) and online adaptation of PyTorch models.
 
-from adaptive.base import Alarms, Detector, Fleet
-from adaptive.page_hinkley import PageHinkley
+Four subpackages with one-way dependencies: :mod:`adaptive.drift` (detectors, fleets) <-
+:mod:`adaptive.calibration` (ARL0, thresholds, evaluation) <- :mod:`adaptive.monitor` (the sensor
+monitor); :mod:`adaptive.drift` <- :mod:`adaptive.online` (learners, policies). The names below
+are the public API. Those that need torch (``OnlineLearner``, ``Policy``, ``TorchFleet``) or the
+monitor's I/O stack (``SensorMonitor``) load on first use, so a detector user imports neither.
+"""
 
-# --- detectors (issue 5): add imports below, one line each ---
-# isort: split
-from adaptive.adwin import ADWIN
-from adaptive.cusum import CUSUM
-from adaptive.ddm import DDM
-from adaptive.eddm import EDDM
-from adaptive.ewma import EWMA
-from adaptive.fhddm import FHDDM
-from adaptive.hddm_a import HDDM_A, HDDMA
-from adaptive.hddm_w import HDDM_W, HDDMW
-from adaptive.kswin import KSWIN
+from __future__ import annotations
 
-# --- calibration / evaluation (issue 5) ---
-# isort: split
-from adaptive.calibrate import ArlEstimate, CalibrationResult, calibrate, estimate_arl0
-from adaptive.evaluate import Report, evaluate_alarms, evaluate_detector, pool_reports
+import importlib
+from typing import Any
 
-# --- sensor monitor (issue 7) ---
-# isort: split
-from adaptive.monitor import SensorMonitor
+from adaptive.calibration import (
+    ArlEstimate,
+    CalibrationResult,
+    Report,
+    calibrate,
+    estimate_arl0,
+    evaluate_alarms,
+    evaluate_detector,
+    pool_reports,
+)
+from adaptive.drift import (
+    ADWIN,
+    CUSUM,
+    DDM,
+    EDDM,
+    EWMA,
+    FHDDM,
+    HDDM_A,
+    HDDM_W,
+    HDDMA,
+    HDDMW,
+    KSWIN,
+    Alarms,
+    Detector,
+    Fleet,
+    PageHinkley,
+)
+from adaptive.online.prequential_eval import PrequentialResult, prequential
 
-# isort: split
-# torch-free, so imported eagerly (the module is prequential_eval: a module named like the
-# function would shadow it on the package once imported by its path)
-from adaptive.prequential_eval import PrequentialResult, prequential
-
-# --- online learning (issue 6) and the torch fleet need torch, so they are imported on
-# first use (PEP 562); a user who only wants detectors never imports torch ---
 _LAZY = {
-    "OnlineLearner": "adaptive.online",
-    "Policy": "adaptive.policy",
-    "TorchFleet": "adaptive.torch_fleet",
+    "OnlineLearner": "adaptive.online.learner",
+    "Policy": "adaptive.online.policy",
+    "TorchFleet": "adaptive.drift.torch_fleet",
+    "SensorMonitor": "adaptive.monitor.monitor",
 }
 
 
-def __getattr__(name: str):
+def __getattr__(name: str) -> Any:
     if name in _LAZY:
-        import importlib
-
         value = getattr(importlib.import_module(_LAZY[name]), name)
         globals()[name] = value
         return value
     raise AttributeError(f"module 'adaptive' has no attribute {name!r}")
+
 
 __all__ = [
     "ADWIN",

@@ -1,10 +1,10 @@
-"""Constructor argument checks shared by the detectors.
+"""Argument checks of the ``adaptive`` package: one function per kind, one signature.
 
-Each check raises ``ValueError("<name>=<value!r> must be ...")``, naming the parameter, the
-value and what is allowed. The type tests differ on purpose and are kept as the detectors had
-them: ``check_range`` only compares (as River's detectors do, so anything ordered passes),
-``check_number`` first requires a real number, ``check_int`` an integer (bools included unless
-``allow_bool=False``).
+Every check is ``check_<kind>(name, value, ...)`` and raises ``ValueError("<name>=<value!r>
+must be ...")``, naming the parameter, the value and what is allowed. Numbers are real numbers
+(``int``, ``float`` or a NumPy number); bools and strings are refused as numbers, so that
+``threshold="5"`` or ``threshold=True`` fail with a message instead of a ``TypeError`` from a
+comparison deep inside (or, worse, being accepted).
 """
 
 from __future__ import annotations
@@ -14,66 +14,75 @@ from typing import Any
 
 import numpy as np
 
-_NUMBER = (int, float, np.number)
-_INTEGER = (int, np.integer)
 INT32_MAX = 2**31 - 1
+_NUMBER = (int, float, np.integer, np.floating)
+_INTEGER = (int, np.integer)
 
 
 def _interval(low: float | None, high: float | None, low_open: bool, high_open: bool) -> str:
+    if low is None and high is None:
+        return ""
     if high is None:
-        return f"{'>' if low_open else '>='} {low}"
-    return f"in {'(' if low_open else '['}{low}, {high}{')' if high_open else ']'}"
+        return f" {'>' if low_open else '>='} {low}"
+    if low is None:
+        return f" {'<' if high_open else '<='} {high}"
+    return f" in {'(' if low_open else '['}{low}, {high}{')' if high_open else ']'}"
 
 
 def _within(value: Any, low: float | None, high: float | None, low_open: bool,
             high_open: bool) -> bool:
-    # the operands in the order the detectors always wrote them: ``x > 0``, ``0 < x <= 1``
-    if high is None:
-        return bool(value > low if low_open else value >= low)
-    above = low < value if low_open else low <= value
-    return bool(above and (value < high if high_open else value <= high))
+    if low is not None and not (value > low if low_open else value >= low):
+        return False
+    return high is None or bool(value < high if high_open else value <= high)
 
 
-def check_range(name: str, value: Any, low: float, high: float | None = None, *,
-                low_open: bool = True, high_open: bool = False) -> None:
-    """``low < value <= high`` (bounds as given by the flags; ``high=None``: no upper bound)."""
-    if not _within(value, low, high, low_open, high_open):
-        raise ValueError(f"{name}={value!r} must be {_interval(low, high, low_open, high_open)}")
+def is_number(value: Any) -> bool:
+    """A real number: int, float or NumPy number, not a bool."""
+    return isinstance(value, _NUMBER) and not isinstance(value, (bool, np.bool_))
 
 
-def _is_number(value: Any, allow_bool: bool) -> bool:
-    return isinstance(value, _NUMBER) and (allow_bool or not isinstance(value, bool))
+def check_number(name: str, value: Any, low: float | None = None, high: float | None = None,
+                 *, low_open: bool = True, high_open: bool = False, finite: bool = True,
+                 optional: bool = False) -> None:
+    """A real number within the bounds (finite unless ``finite=False``; None if optional).
 
-
-def check_number(name: str, value: Any, low: float, high: float | None = None, *,
-                 low_open: bool = True, high_open: bool = False, finite: bool = False,
-                 allow_bool: bool = True) -> None:
-    """A real number (``np.number`` included) within the bounds, and finite if asked."""
-    if not (_is_number(value, allow_bool) and _within(value, low, high, low_open, high_open)
-            and (not finite or math.isfinite(value))):
+    Examples
+    --------
+    >>> check_number("delta", 0.5, 0, 1)
+    >>> check_number("delta", "0.5", 0, 1)
+    Traceback (most recent call last):
+    ...
+    ValueError: delta='0.5' must be a finite number in (0, 1]
+    """
+    if optional and value is None:
+        return
+    ok = is_number(value) and not (value != value) and (not finite or math.isfinite(value))
+    if not (ok and _within(value, low, high, low_open, high_open)):
         what = "a finite number" if finite else "a number"
+        opt = "None or " if optional else ""
         raise ValueError(
-            f"{name}={value!r} must be {what} {_interval(low, high, low_open, high_open)}"
+            f"{name}={value!r} must be {opt}{what}{_interval(low, high, low_open, high_open)}"
         )
 
 
-def check_optional_number(name: str, value: Any, low: float | None = None) -> None:
-    """None, or a finite real number (``> low`` when low is given)."""
-    if value is None:
+def check_int(name: str, value: Any, low: int | None = None, high: int | None = None, *,
+              optional: bool = False) -> None:
+    """An integer (Python or NumPy, not a bool) in ``[low, high]`` (None if optional).
+
+    Examples
+    --------
+    >>> check_int("window_size", "5", 2)
+    Traceback (most recent call last):
+    ...
+    ValueError: window_size='5' must be an integer >= 2
+    """
+    if optional and value is None:
         return
-    if not (isinstance(value, _NUMBER) and math.isfinite(value)
-            and (low is None or value > low)):
-        bound = "" if low is None else f" > {low}"
-        raise ValueError(f"{name}={value!r} must be None or a finite number{bound}")
-
-
-def check_int(name: str, value: Any, low: int, high: int | None = None, *,
-              allow_bool: bool = True) -> None:
-    """An integer (``np.integer`` included) ``>= low``, and ``<= high`` when given."""
-    if not (isinstance(value, _INTEGER) and (allow_bool or not isinstance(value, bool))
-            and value >= low and (high is None or value <= high)):
-        bound = f">= {low}" if high is None else f"in [{low}, {high}]"
-        raise ValueError(f"{name}={value!r} must be an integer {bound}")
+    if not (isinstance(value, _INTEGER) and not isinstance(value, (bool, np.bool_))
+            and _within(value, low, high, False, False)):
+        opt = "None or " if optional else ""
+        raise ValueError(f"{name}={value!r} must be {opt}an integer"
+                         f"{_interval(low, high, False, False)}")
 
 
 def check_bool(name: str, value: Any) -> None:
@@ -82,7 +91,7 @@ def check_bool(name: str, value: Any) -> None:
         raise ValueError(f"{name}={value!r} must be a bool")
 
 
-def check_choice(name: str, value: Any, choices: tuple[str, ...]) -> None:
+def check_choice(name: str, value: Any, choices: tuple[Any, ...]) -> None:
     """One of the given options."""
-    if value not in choices:
+    if not isinstance(value, (str, int, float, type(None))) or value not in choices:
         raise ValueError(f"{name}={value!r} must be one of {choices}")

@@ -32,7 +32,7 @@ import numpy as np
 import pytest
 
 from adaptive import CUSUM, PageHinkley, SensorMonitor
-from adaptive.sources import CSVSource, MQTTSource
+from adaptive.monitor.sources import CSVSource, MQTTSource
 
 N_SENSORS, N_ROWS = 1000, 500  # 500k readings per end-to-end call
 RESULTS = Path(__file__).parent / "results"

@@ -31,7 +31,7 @@ def sea():
 
 def _learner():
     from adaptive import ADWIN, OnlineLearner
-    from adaptive.policies import LRBoost, ResetMoments, WindowRetrain
+    from adaptive.online.policies import LRBoost, ResetMoments, WindowRetrain
 
     torch.manual_seed(0)
     model = torch.nn.Sequential(torch.nn.BatchNorm1d(3), torch.nn.Linear(3, 64), torch.nn.ReLU(),

@@ -64,7 +64,7 @@ from adaptive import (
     evaluate_alarms,
     pool_reports,
 )
-from adaptive.synthetic import bernoulli_shift, gaussian_shift
+from adaptive.calibration.null_models import bernoulli_shift, gaussian_shift
 
 # --- settings ----------------------------------------------------------------------------------
 TARGET_ARL0 = 10_000

@@ -17,8 +17,9 @@ import time
 
 SECTIONS = (
     ("robust: adversarial training on digits", "robust.demo", "robust"),
-    ("adaptive: online adaptation on a simulated production line", "adaptive.demo", "online"),
-    ("adaptive: sensor monitor on a simulated plant", "adaptive.monitor_demo", "monitor"),
+    ("adaptive: online adaptation on a simulated production line", "adaptive.demos.online",
+     "online"),
+    ("adaptive: sensor monitor on a simulated plant", "adaptive.demos.monitor", "monitor"),
 )
 
 

@@ -16,10 +16,11 @@ from hypothesis import strategies as st
 
 import adaptive
 from adaptive import ADWIN, Fleet, PageHinkley, calibrate, estimate_arl0
-from adaptive.calibrate import _chi2_ppf, _estimate, _resolve_param, _simulate
-from adaptive.cusum import CUSUM
-from adaptive.ddm import DDM
-from adaptive.synthetic import null_values
+from adaptive.calibration.arl import _chi2_ppf, _estimate, _simulate
+from adaptive.calibration.null_models import null_values
+from adaptive.calibration.threshold_search import _resolve_param
+from adaptive.drift.cusum import CUSUM
+from adaptive.drift.ddm import DDM
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 

@@ -1,14 +1,17 @@
-"""Contract suite over every public drift detector (the DETECTORS registry below).
+"""Contract suite over every public drift detector (``adaptive.drift.DETECTORS``).
 
-Each entry is a :class:`Spec`; add a detector with one line. The suite checks: parameters stored
-verbatim and bad ones rejected with their name; ``update`` / ``update_many`` / every stream of a
-``Fleet`` (dense and event feeding) agree on the same data; ``state_dict`` and pickle round trips
-mid-stream give the same future alarms; the NaN policies; binary detectors reject non-0/1 values;
-fleet shape errors; clone and repr; per-stream fleet parameters.
+The detectors come from the package's one registry and their test configurations from their own
+``_unit_test_params`` (River's convention), so a new detector is checked without a line here.
+The suite checks: parameters stored verbatim and bad ones rejected with their name; ``update`` /
+``update_many`` / every stream of a ``Fleet`` (dense and event feeding) agree on the same data;
+``state_dict`` and pickle round trips mid-stream give the same future alarms; the NaN policies;
+binary detectors reject non-0/1 values; fleet shape errors; clone and repr; per-stream fleet
+parameters; River's own object-protocol checks.
 """
 
 from __future__ import annotations
 
+import inspect
 import json
 import math
 import pickle
@@ -19,20 +22,10 @@ import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from river import checks as river_checks
 
-import adaptive
-from adaptive import (
-    CUSUM,
-    DDM,
-    EDDM,
-    EWMA,
-    FHDDM,
-    HDDMA,
-    HDDMW,
-    Detector,
-    Fleet,
-    PageHinkley,
-)
+from adaptive.drift import DETECTORS as REGISTRY
+from adaptive.drift import Detector, Fleet
 
 
 @dataclass
@@ -50,40 +43,64 @@ class Spec:
         return self.cls.__name__
 
 
-# ---- the registry: one line per detector -------------------------------------------------------
+# Range violations a generic rule cannot know, per detector (the generic ones are added below).
+RANGE_ERRORS: dict[str, tuple[tuple[str, Any], ...]] = {
+    "PageHinkley": (("threshold", -1.0), ("mode", "sideways"), ("min_instances", 0),
+                    ("alpha", 1.5)),
+    "CUSUM": (("k", -0.1), ("h", 0.0), ("sigma", -1.0), ("warm_start", 1), ("mode", "x"),
+              ("mu0", math.inf)),
+    "EWMA": (("lambda_", 0.0), ("L", -1.0), ("warning_L", 5.0), ("warm_start", 0)),
+    "DDM": (("warm_start", -1), ("drift_threshold", 0.0), ("max_concept_size", 50),
+            ("min_stable_size", 0)),
+    "EDDM": (("alpha", 1.5), ("beta", 0.0), ("warm_start", 2.5)),
+    "FHDDM": (("sliding_window_size", 0), ("confidence_level", 1.0), ("short_window_size", 0),
+              ("short_window_size", 10_000)),
+    "HDDMA": (("drift_confidence", 0.0), ("warning_confidence", 1.0), ("two_sided_test", "yes")),
+    "HDDMW": (("lambda_val", 0.0), ("drift_confidence", -0.1)),
+    "ADWIN": (("delta", 0.0), ("clock", 0), ("max_buckets", 0), ("min_window_length", 0),
+              ("grace_period", -1)),
+    "KSWIN": (("alpha", 1.5), ("window_size", 1), ("stat_size", 0), ("seed", "x"),
+              ("window", "5"), ("window_size", 10.0), ("stat_size", 60), ("seed", 2**53),
+              ("window", [1.0, math.nan]), ("window", ["a"]), ("window", 3)),
+}
+
+
+def _generic_bad(cls: type) -> tuple[tuple[str, Any], ...]:
+    """Wrong types for every parameter with a number default: text, and a bool."""
+    out = []
+    for name, p in inspect.signature(cls.__init__).parameters.items():
+        if isinstance(p.default, (int, float)) and not isinstance(p.default, bool):
+            out += [(name, "1"), (name, True)]
+    return tuple(out)
+
+
+def _fleet_values(cls: type, params: dict[str, Any]) -> dict[str, Any]:
+    """A second valid value of the calibrated threshold, for a per-stream fleet parameter."""
+    th = cls._threshold
+    if th is None or th.param not in cls._fleet_params:
+        return {}
+    value = cls(**params)._get_params()[th.param]
+    return {th.param: value * th.grid_factor if th.direction > 0 else value / th.grid_factor}
+
+
 DETECTORS = [
-    Spec(PageHinkley, {"threshold": 15.0, "min_instances": 10},
-         (("threshold", -1.0), ("mode", "sideways"), ("min_instances", 0), ("alpha", 1.5)),
-         {"threshold": 25.0}),
-    Spec(CUSUM, {"h": 4.0, "warm_start": 20},
-         (("k", -0.1), ("h", 0.0), ("sigma", -1.0), ("warm_start", 1), ("mode", "x")),
-         {"h": 6.0, "k": 0.25}),
-    Spec(CUSUM, {"mu0": 0.0, "sigma": 1.0, "mode": "up"}, (("mu0", math.inf),), {"mu0": 0.5}),
-    Spec(EWMA, {"lambda_": 0.3, "warning_L": 2.0, "warm_start": 20},
-         (("lambda_", 0.0), ("L", -1.0), ("warning_L", 5.0), ("warm_start", 0)),
-         {"L": 2.5, "lambda_": 0.1}),
-    Spec(DDM, {"warm_start": 20}, (("warm_start", -1), ("drift_threshold", 0.0)),
-         {"drift_threshold": 2.5}),
-    Spec(DDM, {"max_concept_size": 300, "min_stable_size": 100},
-         (("max_concept_size", 50), ("min_stable_size", 10))),
-    Spec(EDDM, {"alpha": 0.9, "beta": 0.8, "warm_start": 10},
-         (("alpha", 1.5), ("beta", 0.0), ("warm_start", 2.5)), {"beta": 0.7}),
-    Spec(FHDDM, {"sliding_window_size": 40},
-         (("sliding_window_size", 0), ("confidence_level", 1.0), ("short_window_size", 0)),
-         {"confidence_level": 0.01}),
-    Spec(FHDDM, {"sliding_window_size": 30, "short_window_size": 10},
-         (("short_window_size", 31),)),
-    Spec(HDDMA, {"two_sided_test": True},
-         (("drift_confidence", 0.0), ("warning_confidence", 1.0), ("two_sided_test", "yes")),
-         {"drift_confidence": 0.01}),
-    Spec(HDDMW, {"two_sided_test": True, "lambda_val": 0.1},
-         (("lambda_val", 0.0), ("drift_confidence", -0.1)), {"lambda_val": 0.2}),
-    # ADWIN / KSWIN: added here by their author, one line each
-    Spec(adaptive.ADWIN, {"delta": 0.01, "clock": 4}, (("delta", 0.0), ("clock", 0),
-         ("max_buckets", 0), ("min_window_length", 0), ("grace_period", -1)), {"delta": 0.1}),
-    Spec(adaptive.KSWIN, {"alpha": 0.01, "window_size": 60, "stat_size": 20, "seed": 1},
-         (("alpha", 1.5), ("window_size", 1), ("stat_size", 0), ("seed", "x")), {"alpha": 0.05}),
+    Spec(cls, params, _generic_bad(cls) + RANGE_ERRORS.get(name, ()), _fleet_values(cls, params))
+    for name, cls in REGISTRY.items() for params in cls._unit_test_params()
 ]
+
+
+def test_registry_is_covered():
+    assert {s.cls for s in DETECTORS} == set(REGISTRY.values())
+    assert all(name in RANGE_ERRORS for name in REGISTRY), "add the range errors of a detector"
+
+
+@pytest.mark.parametrize("cls", REGISTRY.values(), ids=list(REGISTRY))
+def test_river_object_protocol(cls):
+    """River's own estimator checks (clone, mutate, repr, pickling, params) pass."""
+    for params in cls._unit_test_params():
+        det = cls(**params)
+        for check in river_checks.yield_checks(det):
+            check(cls(**params))
 
 
 # ---- streams ------------------------------------------------------------------------------------
@@ -136,9 +153,8 @@ def test_params_stored_verbatim_and_cloned(spec):
     clone = det.clone()
     assert type(clone) is spec.cls and clone is not det
     assert clone._get_params() == det._get_params()
-    assert repr(det).startswith(f"{spec.cls.__name__}(")
-    rebuilt = eval(repr(det), {**vars(adaptive), "inf": math.inf, "nan": math.nan})
-    assert rebuilt._get_params() == det._get_params()
+    assert repr(det).startswith(f"{spec.cls.__name__} (")  # River's repr
+    assert repr(det) == repr(clone)
     assert spec.cls()._get_params() != det._get_params() or not spec.params
 
 

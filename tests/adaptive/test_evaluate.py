@@ -11,8 +11,8 @@ from hypothesis import assume, given
 from hypothesis import strategies as st
 
 from adaptive import PageHinkley, Report, evaluate_alarms, evaluate_detector, pool_reports
-from adaptive.evaluate import baseline_alarms, normalize_changes
-from adaptive.synthetic import bernoulli_shift, gaussian_shift
+from adaptive.calibration.evaluation import baseline_alarms, normalize_changes
+from adaptive.calibration.null_models import bernoulli_shift, gaussian_shift
 
 
 # --- hand-computed ----------------------------------------------------------------------------

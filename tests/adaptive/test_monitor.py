@@ -12,8 +12,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from adaptive import CUSUM, PageHinkley, SensorMonitor
-from adaptive.alerts import DeadLetters, JSONLSink
-from adaptive.sources import CSVSource, parse_long, parse_wide, shard_of
+from adaptive.monitor.alerts import DeadLetters, JSONLSink
+from adaptive.monitor.sources import CSVSource, parse_long, parse_wide, shard_of
 
 
 def _plant(seed=0, n=3000, sensors=("a", "b", "c", "d"), shifted=("b",), at=1500, size=3.0):
@@ -255,7 +255,7 @@ def test_compiled_wide_parser_equals_python_parser(rows, short_row):
     lines = [f"{t}," + ",".join(r) for t, r in enumerate(rows)]
     if short_row:
         lines.append(f"{len(rows)},1.0")  # a row with a missing field
-    from adaptive.sources import parse_wide_bytes
+    from adaptive.monitor.sources import parse_wide_bytes
 
     cols = ["a", "b", "c"]
     ts1, v1, d1 = parse_wide(lines, cols, 0)
@@ -293,14 +293,14 @@ def test_scanner_reference_mode_equals_compiled(tmp_path):
     import subprocess
     import sys
 
-    from adaptive.sources import parse_wide_bytes
+    from adaptive.monitor.sources import parse_wide_bytes
 
     rng = np.random.default_rng(4)
     toks = ["1.5", "-0.25", "", "abc", "nan", "1e-7", "123456789.123456789", " 7 ", "+.5"]
     rows = [f"{t}," + ",".join(rng.choice(toks, 3)) for t in range(40)] + ["40,1", "41,2,3,4,5"]
     data = "\n".join(rows).encode()
     (tmp_path / "d.csv").write_bytes(data)
-    code = ("import json, sys\nfrom adaptive.sources import parse_wide_bytes\n"
+    code = ("import json, sys\nfrom adaptive.monitor.sources import parse_wide_bytes\n"
             "ts, v, dead = parse_wide_bytes(open(sys.argv[1], 'rb').read(), ['a','b','c'], 0)\n"
             "print(json.dumps([ts, [x.hex() for x in v.ravel().tolist()], dead]))\n")
     root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
@@ -315,7 +315,7 @@ def test_scanner_reference_mode_equals_compiled(tmp_path):
 @given(st.lists(st.tuples(st.sampled_from(["a", "b", "", "long-name-7", "é"]), _TOKENS),
                 min_size=1, max_size=12), st.booleans())
 def test_compiled_long_parser_equals_python_parser(rows, bad_row):
-    from adaptive.sources import parse_long_bytes
+    from adaptive.monitor.sources import parse_long_bytes
 
     lines = [f"{t},{s},{v}" for t, (s, v) in enumerate(rows)]
     if bad_row:

@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from adaptive.cli import build_parser, main
+from adaptive.monitor.cli import build_parser, main
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -205,8 +205,8 @@ def test_sigterm_while_blocked_on_a_pipe_checkpoints_and_stops(tmp_path):
     import threading
 
     from adaptive import PageHinkley, SensorMonitor
-    from adaptive.alerts import JSONLSink
-    from adaptive.sources import CSVSource
+    from adaptive.monitor.alerts import JSONLSink
+    from adaptive.monitor.sources import CSVSource
 
     r, w = os.pipe()
     os.write(w, b"timestamp,a,b\n" + b"".join(b"%d,%d,1\n" % (t, t % 7) for t in range(100)))

@@ -17,8 +17,8 @@ import numpy as np
 import pytest
 
 from adaptive import PageHinkley, SensorMonitor
-from adaptive.alerts import DeadLetters
-from adaptive.sources import MQTTSource
+from adaptive.monitor.alerts import DeadLetters
+from adaptive.monitor.sources import MQTTSource
 
 pytestmark = pytest.mark.mqtt
 ROOT = Path(__file__).resolve().parents[2]
@@ -177,7 +177,7 @@ def test_kill_9_on_mqtt_stream_then_restart_is_exactly_once(mosquitto, tmp_path)
 def test_alerts_published_to_mqtt(mosquitto):
     import paho.mqtt.client as mqtt
 
-    from adaptive.alerts import MQTTAlertSink
+    from adaptive.monitor.alerts import MQTTAlertSink
 
     host, port = mosquitto
     topic = f"alerts-{os.getpid()}"

@@ -13,7 +13,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from adaptive import Fleet, OnlineLearner, PageHinkley
-from adaptive.policies import EWC, BackgroundModel, LRBoost, ResetMoments
+from adaptive.online.policies import EWC, BackgroundModel, LRBoost, ResetMoments
 
 # Tiny models: one intra-op thread is faster, and the suite shares 2 cores between workers.
 torch.set_num_threads(1)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from adaptive.plant import simulate_plant
+from adaptive.demos.plant import simulate_plant
 
 
 def test_seeded_and_shaped():

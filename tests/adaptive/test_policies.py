@@ -10,7 +10,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from adaptive import Fleet, OnlineLearner, PageHinkley, Policy
-from adaptive.policies import (
+from adaptive.online.policies import (
     EWC,
     TENT,
     BackgroundModel,
@@ -20,7 +20,7 @@ from adaptive.policies import (
     ResetMoments,
     WindowRetrain,
 )
-from adaptive.policies.tent import entropy
+from adaptive.online.policies.tent import entropy
 
 torch.set_num_threads(1)  # tiny models; the suite shares 2 cores
 

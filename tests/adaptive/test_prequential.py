@@ -11,7 +11,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from adaptive import OnlineLearner, PageHinkley, prequential
-from adaptive.prequential_eval import PrequentialResult
+from adaptive.online.prequential_eval import PrequentialResult
 
 torch.set_num_threads(1)
 

@@ -1,8 +1,8 @@
 """Compiled kernels against the plain-Python reference (the same source, NUMBA_DISABLE_JIT=1).
 
-A subprocess runs every detector with numba's JIT disabled on fixed seeded streams, through
-``update_many`` and a 2-stream ``Fleet`` fed by events, and prints alarms and final state rows
-as JSON; this process runs the compiled kernels on the same streams. Both must agree exactly.
+A subprocess runs every registered detector with numba's JIT disabled on fixed seeded streams,
+through ``update_many`` and a 2-stream ``Fleet`` fed by events, and prints alarms and final state
+rows as JSON; this process runs the compiled kernels on the same streams. Both must agree exactly.
 """
 
 from __future__ import annotations
@@ -15,29 +15,20 @@ from pathlib import Path
 
 import numpy as np
 
-# (class name exported by `adaptive`, constructor parameters); one line per detector
+from adaptive.drift import DETECTORS
+
+# (class name, constructor parameters): every registered detector, with its default parameters
+# (unless they draw fresh entropy: KSWIN without a seed) and its test configurations
 REFERENCE_CASES = [
-    ("PageHinkley", {"threshold": 20.0}),
-    ("PageHinkley", {"mode": "down", "threshold": 10.0, "alpha": 0.99}),
-    ("CUSUM", {}),
-    ("CUSUM", {"mu0": 0.0, "sigma": 1.0, "k": 0.25, "h": 8.0, "mode": "up"}),
-    ("EWMA", {"warning_L": 2.0}),
-    ("EWMA", {"mu0": 0.0, "sigma": 1.0, "lambda_": 0.05, "L": 2.5}),
-    ("DDM", {}),
-    ("DDM", {"max_concept_size": 700, "min_stable_size": 200}),
-    ("EDDM", {"alpha": 0.9, "beta": 0.85}),
-    ("FHDDM", {}),
-    ("FHDDM", {"sliding_window_size": 50, "short_window_size": 20}),
-    ("HDDMA", {"two_sided_test": True}),
-    ("HDDMW", {"two_sided_test": True}),
+    (name, params) for name, cls in DETECTORS.items()
+    for params in ([] if cls()._is_stochastic else [{}]) + list(cls._unit_test_params())
 ]
 
 SCRIPT = r"""
 import json, sys
 import numpy as np
 import numba
-import adaptive
-from adaptive import Fleet
+from adaptive.drift import DETECTORS, Fleet
 
 def streams(binary):
     rng = np.random.default_rng(7)
@@ -50,7 +41,7 @@ def streams(binary):
 
 out = {"jit_disabled": bool(numba.config.DISABLE_JIT), "results": []}
 for name, params in json.loads(sys.argv[1]):
-    cls = getattr(adaptive, name)
+    cls = DETECTORS[name]
     det = cls(**params)
     a, b = streams(cls._binary)
     alarms = det.update_many(a)

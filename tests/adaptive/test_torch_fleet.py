@@ -13,7 +13,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from adaptive import CUSUM, DDM, EWMA, Fleet, PageHinkley
-from adaptive.torch_fleet import TorchFleet
+from adaptive.drift.torch_fleet import TorchFleet
 
 DETECTORS = {
     "ph": lambda: PageHinkley(threshold=10.0, min_instances=5),

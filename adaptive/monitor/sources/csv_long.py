@@ -1,0 +1,247 @@
+"""Long CSV (columns ``timestamp``, ``sensor``, ``value`` in any order, one reading per row): the
+compiled block parser and its plain reference.
+
+:func:`parse_long_bytes` scans raw bytes with the compiled kernel ``_scan_long``, which also
+hashes the sensor names (FNV-1a 64-bit, collisions checked byte by byte by ``_same_names``), so
+a block becomes U distinct names and (K,) codes; :func:`parse_long` parses decoded lines in
+plain Python and is the reference the tests compare the kernel against.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from adaptive.drift._drivers import kernel
+from adaptive.monitor.sources.batch import _dead, _float_or_none
+from adaptive.monitor.sources.csv_scan import (
+    _EMPTY,
+    _OK,
+    _POW10,
+    _SLOW,
+    _fast_floats,
+    _line_at,
+    _parse_token,
+    _split_line,
+)
+
+
+@kernel
+def _scan_long(buf, it, isn, iv, pow10, vals, status, spans, hashes, n_fields):
+    """Rows of 3 fields -> spans (T, 3, 2) of (timestamp, sensor, value) in file order of
+    it/isn/iv, vals/status (T,), FNV-1a 64-bit hashes of the sensor names (T,), n_fields (T,)."""
+    n = buf.shape[0]
+    line = 0
+    i = 0
+    while i <= n:  # i == n starts the last line (no final newline; it may end with a comma)
+        # spans by file position; it/isn/iv pick them below
+        i, n_f = _split_line(buf, i, spans[line])
+        n_fields[line] = n_f
+        if n_f <= 3:  # the field that ends the line loses its CR
+            a, b = spans[line, n_f - 1, 0], spans[line, n_f - 1, 1]
+            if b > a and buf[b - 1] == 13:
+                spans[line, n_f - 1, 1] = b - 1
+        line += 1
+    for r in range(line):
+        if n_fields[r] != 3:
+            continue
+        v, st = _parse_token(buf, spans[r, iv, 0], spans[r, iv, 1], pow10)
+        vals[r] = v
+        status[r] = st
+        h = np.uint64(14695981039346656037)
+        for k in range(spans[r, isn, 0], spans[r, isn, 1]):
+            h = (h ^ np.uint64(buf[k])) * np.uint64(1099511628211)
+        hashes[r] = h
+
+
+@kernel
+def _same_names(buf, spans, isn, rows, rep):
+    """True when every row's sensor bytes equal those of its hash's representative row."""
+    for k in range(rows.shape[0]):
+        r, q = rows[k], rep[k]
+        a, b = spans[r, isn, 0], spans[r, isn, 1]
+        c, d = spans[q, isn, 0], spans[q, isn, 1]
+        if b - a != d - c:
+            return False
+        for m in range(b - a):
+            if buf[a + m] != buf[c + m]:
+                return False
+    return True
+
+
+class _Spans:
+    """``view[k]``: the text of field span k of ``data`` (timestamps, decoded on demand)."""
+
+    def __init__(self, data: bytes, spans: np.ndarray):
+        self.data, self.spans = data, spans
+
+    def __getitem__(self, k: int) -> str:
+        a, b = self.spans[int(k)]
+        return self.data[int(a):int(b)].decode("utf-8", "replace")
+
+
+
+def parse_long_bytes(data: bytes, order: tuple[int, int, int], first_offset: int):
+    """Long rows on raw bytes with the compiled scanner.
+
+    Returns (names (U,) in order of first appearance, codes (K,) into names, values (K,),
+    timestamps (K,) decoded on access, offsets (K,), dead letters).
+
+    Examples
+    --------
+    >>> names, codes, v, ts, offs, dead = parse_long_bytes(
+    ...     b"0,a,1.5\\n1,b,oops\\n2,a,2\\n3,c", (0, 1, 2), 0)
+    >>> names, codes.tolist(), v.tolist(), ts[1], offs.tolist(), [d["reason"] for d in dead]
+    (['a'], [0, 0], [1.5, 2.0], '2', [0, 2], ['non_numeric', 'wrong_field_count'])
+    """
+    it, isn, iv = order
+    buf = np.frombuffer(data, dtype=np.uint8)
+    n_rows = data.count(b"\n") + 1  # data holds no final newline: b"" is one blank row
+    vals = np.full(n_rows, np.nan)
+    status = np.full(n_rows, _EMPTY, dtype=np.int8)
+    spans = np.zeros((n_rows, 3, 2), dtype=np.int64)
+    hashes = np.zeros(n_rows, dtype=np.uint64)
+    n_fields = np.zeros(n_rows, dtype=np.int64)
+    _scan_long(buf, it, isn, iv, _POW10, vals, status, spans, hashes, n_fields)
+    good = n_fields == 3
+    empty_name = spans[:, isn, 1] == spans[:, isn, 0]
+    bad = ~good | empty_name | (status != _OK) | ~np.isfinite(vals)
+    dead: list[dict] = []
+    if bad.any():
+        dead = _long_dead(data, spans, order, first_offset, good, empty_name, status, vals, bad)
+    rows = np.flatnonzero(~bad)
+    names, codes = _code_names(buf, data, spans, isn, hashes, rows)
+    ts = _Spans(data, spans[rows, it])
+    return names, codes, vals[rows], ts, (first_offset + rows).astype(np.int64), dead
+
+
+def _long_dead(data: bytes, spans: np.ndarray, order: tuple[int, int, int], first_offset: int,
+               good: np.ndarray, empty_name: np.ndarray, status: np.ndarray, vals: np.ndarray,
+               bad: np.ndarray) -> list[dict]:
+    """The dead letters of the ``bad`` rows (T,) of a scanned block. A row the kernel left to
+    Python's ``float()`` that parses to a finite value is good after all: its ``vals`` entry is
+    set and its ``bad`` flag cleared (both in place)."""
+    _, isn, iv = order
+    dead: list[dict] = []
+    for r in np.flatnonzero(bad).tolist():
+        raw = _line_at(data, int(spans[r, 0, 0]))  # every row has a first field, maybe empty
+        off = first_offset + r
+        sensor = data[spans[r, isn, 0]: spans[r, isn, 1]].decode("utf-8", "replace")
+        if not good[r]:
+            dead.append(_dead("wrong_field_count", raw, off))
+        elif empty_name[r]:
+            dead.append(_dead("missing_sensor", raw, off))
+        elif status[r] == _EMPTY:
+            dead.append(_dead("missing_value", raw, off, sensor))
+        elif status[r] == _SLOW:
+            tok = data[spans[r, iv, 0]: spans[r, iv, 1]].decode("utf-8", "replace")
+            v = _float_or_none(tok)
+            if v is None:
+                dead.append(_dead("non_numeric", raw, off, sensor))
+            elif not math.isfinite(v):
+                dead.append(_dead("non_finite", raw, off, sensor))
+            else:
+                vals[r] = v
+                bad[r] = False
+        else:
+            dead.append(_dead("non_finite", raw, off, sensor))
+    return dead
+
+
+def _code_names(buf: np.ndarray, data: bytes, spans: np.ndarray, isn: int, hashes: np.ndarray,
+                rows: np.ndarray) -> tuple[list[str], np.ndarray]:
+    """The good ``rows`` (K,) -> (names (U,) in order of first appearance, codes (K,))."""
+    uniq, first, inv = np.unique(hashes[rows], return_index=True, return_inverse=True)
+    order_u = np.argsort(first, kind="stable")  # names in order of first appearance
+    rank = np.empty_like(order_u)
+    rank[order_u] = np.arange(order_u.size)
+    codes = rank[inv.reshape(-1)]
+    rep_rows = rows[first]  # (U,) one row per distinct hash
+    if not _same_names(buf, spans, isn, rows, rep_rows[inv.reshape(-1)]):
+        raise RuntimeError("64-bit hash collision between two sensor names")  # pragma: no cover
+    names = [data[spans[q, isn, 0]: spans[q, isn, 1]].decode("utf-8", "replace")
+             for q in rep_rows[order_u].tolist()]
+    return names, codes
+
+
+def parse_long(lines: list[str], order: tuple[int, int, int], first_offset: int):
+    """Rows of 3 fields -> (sensors (K,), values (K,), timestamps (K,), offsets (K,), dead).
+
+    ``order`` gives the column positions of (timestamp, sensor, value).
+
+    Examples
+    --------
+    >>> s, v, t, o, dead = parse_long(["0,a,1.5", "1,b,oops", "2,a"], (0, 1, 2), 10)
+    >>> s, v.tolist(), o.tolist(), [d["reason"] for d in dead]
+    (['a'], [1.5], [10], ['non_numeric', 'wrong_field_count'])
+    """
+    if all(line.count(",") == 2 for line in lines):
+        return _parse_long_columns(lines, order, first_offset)
+    return _parse_long_rows(lines, order, first_offset)
+
+
+def _parse_long_columns(lines: list[str], order: tuple[int, int, int], first_offset: int):
+    """:func:`parse_long` of rows that all have 3 fields: the columns parsed at once."""
+    it, isn, iv = order
+    n = len(lines)
+    toks = ",".join(lines).split(",")
+    ts, sensors, vtoks = toks[it::3], toks[isn::3], toks[iv::3]
+    offsets = np.arange(first_offset, first_offset + n, dtype=np.int64)
+    vals = _fast_floats(",".join(vtoks), n)
+    good = None
+    dead: list[dict] = []
+    if vals is None:
+        vals = np.full(n, np.nan)
+        good = np.ones(n, dtype=bool)
+        for k, tok in enumerate(vtoks):
+            v = _float_or_none(tok)
+            if v is None:
+                good[k] = False
+                if sensors[k]:  # a row without a sensor is a missing_sensor dead letter
+                    reason = "missing_value" if not tok.strip() else "non_numeric"
+                    dead.append(_dead(reason, lines[k], first_offset + k, sensors[k]))
+            else:
+                vals[k] = v
+    fin = np.isfinite(vals)
+    bad_sensor = [k for k, s in enumerate(sensors) if not s]
+    if not fin.all() or bad_sensor:
+        keep = fin.copy()
+        for k in np.flatnonzero(~fin):
+            if (good is None or good[k]) and sensors[k]:
+                dead.append(_dead("non_finite", lines[k], first_offset + int(k), sensors[k]))
+        for k in bad_sensor:
+            dead.append(_dead("missing_sensor", lines[k], first_offset + k))
+            keep[k] = False
+        idx = np.flatnonzero(keep)
+        sensors = [sensors[k] for k in idx]
+        ts = [ts[k] for k in idx]
+        vals, offsets = vals[idx], offsets[idx]
+        dead.sort(key=lambda d: d["offset"])
+    return sensors, vals, ts, offsets, dead
+
+
+def _parse_long_rows(lines: list[str], order: tuple[int, int, int], first_offset: int):
+    """:func:`parse_long` row by row: a row with the wrong number of fields is in the block."""
+    it, isn, iv = order
+    sensors, vlist, ts, offs, dead = [], [], [], [], []
+    for k, line in enumerate(lines):
+        f = line.split(",")
+        off = first_offset + k
+        if len(f) != 3:
+            dead.append(_dead("wrong_field_count", line, off))
+            continue
+        v = _float_or_none(f[iv])
+        if not f[isn]:
+            dead.append(_dead("missing_sensor", line, off))
+        elif v is None:
+            reason = "missing_value" if not f[iv].strip() else "non_numeric"
+            dead.append(_dead(reason, line, off, f[isn]))
+        elif not math.isfinite(v):
+            dead.append(_dead("non_finite", line, off, f[isn]))
+        else:
+            sensors.append(f[isn])
+            vlist.append(v)
+            ts.append(f[it])
+            offs.append(off)
+    return sensors, np.asarray(vlist, dtype=np.float64), ts, np.asarray(offs, np.int64), dead

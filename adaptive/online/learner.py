@@ -1,0 +1,535 @@
+"""Online learning of a PyTorch model with drift detection and adaptation policies.
+
+:class:`OnlineLearner` wraps a model and its optimizer in River's online API (``learn_one``,
+``learn_many``, ``predict_one`` ...). Every update goes through :class:`traincore.Updater` (so the
+precision options of the training core apply) and through a :class:`traincore.Objective`
+(plain supervised by default; an adversarial objective from ``robust`` works too). The
+per-sample loss (or 0/1 error) measured *before* each update feeds a drift detector; a
+label-free :class:`~adaptive.Fleet` may watch the input features. Their warnings and drifts
+trigger the adaptation policies (see :mod:`adaptive.policy`).
+
+Loss reduction: the objective's loss is the *mean* over the batch. One ``learn_many(X, y)`` on
+B rows is therefore one optimizer step along the mean gradient; for plain SGD its result equals
+the average of the weights that B separate ``learn_one`` calls would reach from the same start
+(θ - lr·mean_i g_i = mean_i (θ - lr·g_i)), and a batch of one equals ``learn_one`` exactly.
+
+Examples
+--------
+>>> import torch
+>>> from adaptive import OnlineLearner, PageHinkley
+>>> _ = torch.manual_seed(0)
+>>> model = torch.nn.Linear(2, 2)
+>>> learner = OnlineLearner(model, torch.optim.SGD(model.parameters(), lr=0.5),
+...                         detector=PageHinkley(), signal="error")
+>>> for x0 in [0.0, 1.0] * 20:
+...     learner.learn_one({"a": x0, "b": 1.0}, int(x0))
+>>> learner.predict_one({"a": 1.0, "b": 1.0}), learner.predict_one({"a": 0.0, "b": 1.0})
+(1, 0)
+>>> learner.n_learned
+40
+"""
+
+from __future__ import annotations
+
+import collections
+import copy
+import io
+import pickle
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+import torch
+from river import base as river_base
+
+from adaptive.drift import Detector, Fleet
+from adaptive.online.cloning import fresh_copy, fresh_optimizer
+from adaptive.online.config import TASKS, check_config
+from adaptive.online.inputs import InputSpec, Ring, hold, release, targets, to_batch
+from adaptive.online.policy import Policy
+from adaptive.online.signals import feature_alarms, per_sample_loss, signal_values
+from adaptive.online.signals import feed as _feed
+from traincore import Objective, Supervised, Updater
+
+_STATE_VERSION = 1
+
+
+class OnlineLearner(river_base.Estimator):
+    """A PyTorch model learning from a stream, test-then-train, with drift adaptation.
+
+    Parameters
+    ----------
+    model, optimizer
+        The module and a ``torch.optim.Optimizer`` over its parameters.
+    loss
+        ``"ce"`` (cross-entropy), ``"mse"`` or a callable ``(output, y) -> (B,)`` per-sample losses.
+    task
+        ``"classification"`` or ``"regression"``.
+    precision
+        ``"fp32"``, ``"bf16"`` or ``"fp16"`` (see :class:`traincore.Precision`).
+    objective
+        Any :class:`traincore.Objective`; :class:`traincore.Supervised` on ``loss`` by default.
+    detector
+        A detector with River's interface (``update(x)``, ``drift_detected``,
+        ``warning_detected``), fed the per-sample ``signal``; None for no detection.
+    signal
+        ``"loss"`` (per-sample loss) or ``"error"`` (0/1 error; absolute error for regression).
+    feature_monitor
+        A :class:`~adaptive.Fleet` with one stream per feature (or per column of
+        ``feature_fn(x)``), fed every input as it arrives, labels or not.
+    policies
+        Adaptation policies run, in order, on warnings and drifts.
+    delay
+        Label delay in samples: a sample given to ``learn_*`` is trained on only after
+        ``delay`` later samples arrived. Labels may also be matched by ``id=``.
+    classes
+        The class labels (any hashable values); None means integer labels ``0..C-1``.
+    nan_policy
+        ``"raise"`` (default) or ``"skip"`` (drop samples with non-finite values and count them).
+    memory
+        Rows kept of recent labelled samples and of recent inputs (for the policies).
+    max_pending
+        Bound on samples predicted with an ``id`` and waiting for their label.
+    feature_fn
+        Optional map ``(B, ...) tensor -> (B, S)`` of the statistics the feature monitor watches.
+    grad_clip
+        Passed to the :class:`traincore.Updater`.
+    device
+        Where inputs go; the device of the model's parameters by default.
+    features
+        For dict inputs: the feature names, in the model's input order. Given, a missing
+        feature is imputed with its running mean over the labelled samples so far (0 before
+        any) and an unknown feature is ignored, as River's models do; None (default): the
+        first input fixes the features and a change raises.
+
+    Notes
+    -----
+    The learner follows River's object protocol: ``OnlineLearner(...)`` is a
+    ``river.base.Classifier`` (or ``Regressor`` for ``task="regression"``), and
+    :meth:`clone` gives a fresh, unfitted learner: the model with the weights it had when this
+    learner was built, a new optimizer of the same class and hyperparameters over it, and fresh
+    copies of the detector, feature monitor and policies. River wrappers that clone their model
+    (``DriftRetrainingClassifier``, ``BaggingClassifier``, a ``Pipeline``) therefore work.
+    """
+
+    _supervised = True  # River's estimator protocol
+
+    def __new__(cls, *args: Any, task: str = "classification", **kwargs: Any):
+        # River decides what a model is with isinstance(model, river.base.Classifier/Regressor):
+        # one subclass per task lets progressive_val_score and River's wrappers take the learner.
+        if cls is OnlineLearner and task in TASKS:
+            cls = _Classifier if task == "classification" else _Regressor
+        return super().__new__(cls)
+
+    def __init__(
+        self,
+        model: torch.nn.Module,
+        optimizer: torch.optim.Optimizer,
+        loss: str | Callable[[torch.Tensor, torch.Tensor], torch.Tensor] = "ce",
+        *,
+        task: str = "classification",
+        precision: str = "fp32",
+        objective: Objective | None = None,
+        detector: Any = None,
+        signal: str = "loss",
+        feature_monitor: Fleet | None = None,
+        policies: tuple[Policy, ...] | list[Policy] = (),
+        delay: int = 0,
+        classes: list | tuple | None = None,
+        nan_policy: str = "raise",
+        memory: int = 1000,
+        max_pending: int = 10_000,
+        feature_fn: Callable[[torch.Tensor], torch.Tensor] | None = None,
+        grad_clip: float | None = None,
+        device: torch.device | str | None = None,
+        features: list | tuple | None = None,
+    ):
+        self._init_params = {  # the arguments as given: _get_params and clone use them
+            "model": model, "optimizer": optimizer, "loss": loss, "task": task,
+            "precision": precision, "objective": objective, "detector": detector,
+            "signal": signal, "feature_monitor": feature_monitor, "policies": policies,
+            "delay": delay, "classes": classes, "nan_policy": nan_policy, "memory": memory,
+            "max_pending": max_pending, "feature_fn": feature_fn, "grad_clip": grad_clip,
+            "device": device, "features": features,
+        }
+        loss, classes, policies = check_config(
+            task=task, loss=loss, signal=signal, detector=detector,
+            feature_monitor=feature_monitor, policies=policies, delay=delay, classes=classes,
+            nan_policy=nan_policy, memory=memory, max_pending=max_pending)
+        self._features = _check_features(features)
+        self.model = model
+        self.optimizer = optimizer
+        self.updater = Updater(model, optimizer, precision=precision, grad_clip=grad_clip)
+        self.loss, self.task, self.precision, self.signal = loss, task, precision, signal
+        self.objective = objective if objective is not None else Supervised(self._mean_loss)
+        self.detector, self.feature_monitor, self.feature_fn = detector, feature_monitor, feature_fn
+        self.policies, self.delay, self.classes = policies, int(delay), classes
+        self.nan_policy, self.memory, self.max_pending = nan_policy, int(memory), int(max_pending)
+        self.grad_clip = grad_clip
+        self.device = torch.device(device) if device is not None else self.updater.device
+        self._class_index = None if classes is None else {c: i for i, c in enumerate(classes)}
+        # what clone() starts from: the weights and optimizer settings as given
+        self._initial_weights = {k: v.detach().clone() for k, v in model.state_dict().items()}
+        self._initial_groups = [{k: copy.deepcopy(v) for k, v in g.items() if k != "params"}
+                                for g in optimizer.param_groups]
+        self._reset()
+        for p in policies:
+            p.bind(self)
+
+    def _reset(self) -> None:
+        self._inputs = InputSpec(self._features)
+        self._n_outputs: int | None = None
+        self._pending: collections.deque = collections.deque()  # (x (1, ...), y (1,)) by delay
+        self._by_id: collections.OrderedDict = collections.OrderedDict()  # id -> x (1, ...)
+        self.recent = Ring(self.memory)  # labelled (x, y)
+        self.recent_inputs = Ring(self.memory)  # every input, labelled or not
+        self.n_seen = 0  # inputs that arrived at learn_* / observe_many
+        self.n_learned = 0  # samples trained on
+        self.n_skipped = 0  # samples dropped for non-finite values (nan_policy="skip")
+        self.n_expired = 0  # id-predictions evicted before their label came
+        self.events: list[tuple[int, str, str]] = []  # (t, "warning"/"drift", source)
+
+    def __repr__(self) -> str:
+        return (f"OnlineLearner({type(self.model).__name__}, task={self.task!r}, "
+                f"detector={self.detector!r}, policies={list(self.policies)!r})")
+
+    # -- River's object protocol ---------------------------------------------------------------
+    def _get_params(self) -> dict[str, Any]:
+        # the policies as a list: River's parameter walk reads param[0] of every tuple
+        return {**self._init_params, "policies": list(self._init_params["policies"])}
+
+
+    @property
+    def _multiclass(self) -> bool:
+        return self.task == "classification" and (self.classes is None or len(self.classes) > 2)
+
+    @classmethod
+    def _unit_test_params(cls):
+        model = torch.nn.Linear(4, 2)
+        yield {"model": model, "optimizer": torch.optim.SGD(model.parameters(), lr=0.1),
+               "classes": [False, True]}
+
+    def clone(self, new_params: dict[str, Any] | None = None,
+              include_attributes: bool = False) -> OnlineLearner:
+        """A fresh, unfitted learner with the same configuration (River's ``clone``).
+
+        The model starts from the weights this learner was built with, under a new optimizer of
+        the same class and hyperparameters; detector, feature monitor, objective and policies
+        are fresh copies. ``new_params`` replaces constructor arguments (a new ``model`` without
+        an ``optimizer`` gets one built like this learner's). With ``include_attributes=True``
+        the clone also takes this learner's whole state (weights, optimizer moments, buffers,
+        counters), as :meth:`load_state_dict` restores it.
+        """
+        new = dict(new_params or {})
+        params = {k: v for k, v in self._init_params.items() if k not in ("model", "optimizer")}
+        model = new.pop("model", None)
+        if model is None:
+            model = copy.deepcopy(self.model)
+            model.load_state_dict(self._initial_weights)
+        optimizer = new.pop("optimizer", None)
+        if optimizer is None:
+            optimizer = fresh_optimizer(self.optimizer, self._initial_groups, self.model, model)
+        for key in ("detector", "feature_monitor", "objective"):
+            params[key] = fresh_copy(params[key])
+        params["policies"] = tuple(p.clone() for p in self.policies)
+        params = {k: (v if k in ("feature_fn", "loss") else copy.deepcopy(v))
+                  for k, v in params.items()}
+        params.update(new)
+        clone = OnlineLearner(model, optimizer, **params)
+        if include_attributes:
+            clone.load_state_dict(self.state_dict())
+        return clone
+
+    # -- losses ---------------------------------------------------------------------------------
+    def per_sample_loss(self, out: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        """(B,) losses of outputs ``out`` (B, ...) against targets ``y`` (B,)."""
+        return per_sample_loss(self.loss, out, y)
+
+    def _mean_loss(self, out: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        return self.per_sample_loss(out, y).mean()  # mean reduction, see the module docstring
+
+    def _signal(self, out: torch.Tensor, y: torch.Tensor, losses: torch.Tensor) -> np.ndarray:
+        return signal_values(self.signal, self.task, out, y, losses)
+
+    # -- conversion -----------------------------------------------------------------------------
+    def _x(self, x: Any, many: bool) -> tuple[torch.Tensor, np.ndarray, dict]:
+        """Batch tensor (B, ...) on the device, the (B,) finite mask, the first-sight record."""
+        return to_batch(self._inputs, x, many=many, device=self.device,
+                        nan_policy=self.nan_policy)
+
+    def _y(self, y: Any, n: int) -> torch.Tensor:
+        t = targets(y, n, task=self.task, classes=self.classes, class_index=self._class_index,
+                    n_outputs=self._n_outputs)
+        return t.to(self.device)
+
+    def _ensure_outputs(self, x: torch.Tensor) -> None:
+        if self._n_outputs is None and self.task == "classification":
+            out = self._forward_eval(x[:1])
+            self._n_outputs = int(out.shape[1])
+            if self.classes is not None and len(self.classes) != self._n_outputs:
+                raise ValueError(f"classes has {len(self.classes)} labels but the model has "
+                                 f"{self._n_outputs} outputs")
+
+    def _forward_eval(self, x: torch.Tensor) -> torch.Tensor:
+        was = self.model.training
+        self.model.eval()
+        try:
+            with torch.no_grad(), self.updater.autocast(x):
+                return self.model(x).float()
+        finally:
+            self.model.train(was)
+
+    # -- prediction -----------------------------------------------------------------------------
+    def _predict_out(self, x: Any, many: bool, id: Any = None):
+        t, finite, first = self._x(x, many)
+        self._inputs.commit(first)
+        if id is not None:
+            if not finite.all():
+                raise ValueError(f"x for id={id!r} has non-finite features")
+            self.n_expired += hold(self._by_id, id, t, self.max_pending)
+        self._ensure_outputs(t)
+        self.n_skipped += int((~finite).sum())
+        out = self._forward_eval(t)
+        return out, finite
+
+    def _labels(self, idx: np.ndarray) -> list:
+        return [self.classes[i] if self.classes is not None else int(i) for i in idx]
+
+    def predict_proba_many(self, X: Any) -> np.ndarray:
+        """(B, C) class probabilities (rows of skipped samples are NaN)."""
+        self._need_classifier("predict_proba_many")
+        out, finite = self._predict_out(X, True)
+        p = torch.softmax(out, 1).cpu().numpy()
+        p[~finite] = np.nan
+        return p
+
+    def predict_proba_one(self, x: Any, *, id: Any = None) -> dict:
+        """``{class: probability}``, River's form (empty when the sample is skipped)."""
+        self._need_classifier("predict_proba_one")
+        out, finite = self._predict_out(x, False, id)
+        if not finite[0]:
+            return {}
+        p = torch.softmax(out.double(), 1)[0].tolist()  # sums to 1 in float64
+        return dict(zip(self._labels(np.arange(len(p))), p))
+
+    def predict_many(self, X: Any) -> np.ndarray:
+        """(B,) predictions; with skipped samples an object array holding None for them."""
+        out, finite = self._predict_out(X, True)
+        if self.task == "classification":
+            lab = np.array(self._labels(out.argmax(1).cpu().numpy()))
+        else:
+            lab = out.reshape(out.shape[0], -1).squeeze(1).cpu().numpy()
+        if not finite.all():
+            lab = lab.astype(object)
+            lab[~finite] = None
+        return lab
+
+    def predict_one(self, x: Any, *, id: Any = None) -> Any:
+        """One prediction (None when the sample is skipped); ``id`` keeps x for a later label."""
+        out, finite = self._predict_out(x, False, id)
+        if not finite[0]:
+            return None
+        if self.task == "classification":
+            return self._labels([int(out[0].argmax())])[0]
+        o = out[0].reshape(-1)
+        return float(o[0]) if o.numel() == 1 else o.cpu().numpy()
+
+    def _need_classifier(self, what: str) -> None:
+        if self.task != "classification":
+            raise TypeError(f"{what} needs task='classification', this learner does regression")
+
+    # -- learning -------------------------------------------------------------------------------
+    def learn_one(self, x: Any, y: Any, *, id: Any = None) -> None:
+        """Learn one sample (after ``delay`` later samples arrived, or now when ``id`` is given).
+
+        With ``id``, ``x`` may be None: the input stored by ``predict_one(x, id=id)`` is used.
+        """
+        if id is not None and x is None:
+            if id not in self._by_id:
+                raise ValueError(f"id={id!r} has no stored prediction (never predicted, already "
+                                 f"learned or evicted beyond max_pending={self.max_pending})")
+            t, first = self._by_id[id], {}
+            finite = np.ones(1, dtype=bool)
+        else:
+            t, finite, first = self._x(x, False)
+        self._learn(t, finite, first, y, by_id=id)
+
+    def learn_many(self, X: Any, y: Any) -> None:
+        """Learn a mini-batch: one update on the batch's mean loss (see the module docstring)."""
+        t, finite, first = self._x(X, True)
+        self._learn(t, finite, first, y, by_id=None)
+
+    def observe_many(self, X: Any) -> None:
+        """Label-free: feed inputs (B, ...) to the feature monitor and the recent-input buffer."""
+        t, finite, first = self._x(X, True)
+        self._inputs.commit(first)
+        self.n_skipped += int((~finite).sum())
+        self._arrive(t[torch.as_tensor(finite, device=t.device)])
+
+    def _learn(self, t: torch.Tensor, finite: np.ndarray, first: dict, y: Any, by_id: Any) -> None:
+        n = t.shape[0]
+        if y is None:
+            raise ValueError("y is None: learn_* needs labels (use observe_many for inputs alone)")
+        if self.task == "classification" and self._class_index is None and self._n_outputs is None:
+            self._ensure_outputs(t)
+        yt = self._y(y, n)  # validated before anything changes
+        if self.task == "regression":
+            finite = finite & torch.isfinite(yt.reshape(n, -1)).all(1).cpu().numpy()
+            if not finite.all() and self.nan_policy == "raise":
+                raise ValueError("y has non-finite targets; pass nan_policy='skip' to skip them")
+        self._inputs.commit(first, learned=True)
+        keep = torch.as_tensor(finite, device=t.device)
+        self.n_skipped += int(n - finite.sum())
+        t, yt = t[keep], yt[keep]
+        if by_id is not None:
+            self._by_id.pop(by_id, None)
+        self._arrive(t)  # inputs reach the monitor when given to learn_* (with id: at the label)
+        if by_id is None and self.delay > 0:
+            ready = release(self._pending, t, yt, self.delay)
+            if ready is None:
+                return
+            t, yt = ready
+        if t.shape[0]:
+            self._train(t, yt)
+
+    def _arrive(self, t: torch.Tensor) -> None:
+        """Inputs (B, ...) arrived: recent-input buffer and label-free feature monitor."""
+        if t.shape[0] == 0:
+            return
+        if self.policies:
+            self.recent_inputs.push(t)
+        start = self.n_seen
+        self.n_seen += t.shape[0]
+        for p in self.policies:
+            p.after_inputs(self, t)
+        if self.feature_monitor is None:
+            return
+        drift, warn = feature_alarms(self.feature_monitor, self.feature_fn, t)
+        self._dispatch(drift, warn, start, "features")
+
+    def _train(self, x: torch.Tensor, y: torch.Tensor) -> None:
+        """One objective step on (x (B, ...), y (B,)); then policies, detector and events."""
+        self.model.train()
+        out = None
+        if not isinstance(self.objective, Supervised):  # signal from the clean, pre-update model
+            with torch.no_grad(), self.updater.autocast(x):
+                out = self.model(x).float()
+        step = self.objective.step(self.model, (x, y), self.updater)
+        if out is None:
+            out = step.output.float()
+        with torch.no_grad():
+            losses = self.per_sample_loss(out, y).float()  # (B,)
+        start = self.n_learned
+        self.n_learned += x.shape[0]
+        if self.policies:  # the buffer only serves policies
+            self.recent.push(x, y)
+        for p in self.policies:
+            p.after_update(self, x, y, losses)
+        if self.detector is not None:
+            drift, warn = _feed(self.detector, self._signal(out, y, losses))
+            self._dispatch(drift, warn, start, "loss")
+
+    def _dispatch(self, drift: np.ndarray, warn: np.ndarray, start: int, source: str) -> None:
+        """Log the alarms of one batch; fire policies once per kind and batch."""
+        for kind, mask in (("warning", warn), ("drift", drift)):
+            hits = np.flatnonzero(mask)
+            for i in hits:
+                self.events.append((start + int(i), kind, source))
+            if hits.size:
+                for p in self.policies:
+                    p.on_event(self, kind, source)
+
+    # -- helpers for policies -------------------------------------------------------------------
+    def recent_labelled(self, last: int | None = None) -> tuple[torch.Tensor, torch.Tensor] | None:
+        """The newest ``last`` labelled samples (x (N, ...), y (N,)) in arrival order, or None."""
+        return self.recent.get(last)
+
+    def drifts(self, source: str = "loss") -> list[int]:
+        """Sample indices at which drifts were signalled by ``source``."""
+        return [t for t, k, s in self.events if k == "drift" and s == source]
+
+    # -- state ----------------------------------------------------------------------------------
+    def state_dict(self) -> dict[str, Any]:
+        """Everything needed to resume: model, optimizer, updater, objective, detector, monitor,
+        policies, buffers and counters (tensors and plain values; ``torch.load`` with
+        ``weights_only=True`` reads it). A River detector travels as its pickle, as bytes."""
+        det = None
+        if isinstance(self.detector, Detector):
+            det = {"kind": "adaptive", "state": self.detector.state_dict()}
+        elif self.detector is not None:
+            det = {"kind": "pickle", "state": _bytes_tensor(pickle.dumps(self.detector))}
+        fm = self.feature_monitor
+        return {
+            "version": _STATE_VERSION,
+            "model": self.model.state_dict(),
+            "optimizer": self.optimizer.state_dict(),
+            "updater": self.updater.state_dict(),
+            "objective": self.objective.state_dict(),
+            "detector": det,
+            "feature_monitor": None if fm is None else fm.state_dict(),
+            "policies": [p.state_dict() for p in self.policies],
+            "inputs": self._inputs.state_dict(),
+            "n_outputs": self._n_outputs,
+            "pending": [list(p) for p in self._pending],
+            "by_id": [[k, v] for k, v in self._by_id.items()],
+            "recent": self.recent.state_dict(),
+            "recent_inputs": self.recent_inputs.state_dict(),
+            "counters": [self.n_seen, self.n_learned, self.n_skipped, self.n_expired],
+            "events": [list(e) for e in self.events],
+        }
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        """Restore :meth:`state_dict` into a learner built with the same configuration."""
+        if not isinstance(state, dict) or state.get("version") != _STATE_VERSION:
+            raise ValueError(f"not an OnlineLearner state of version {_STATE_VERSION}")
+        if len(state["policies"]) != len(self.policies):
+            raise ValueError(f"state has {len(state['policies'])} policies, this learner "
+                             f"{len(self.policies)}")
+        self.model.load_state_dict(state["model"])
+        self.optimizer.load_state_dict(state["optimizer"])
+        self.updater.load_state_dict(state["updater"])
+        for p, s in zip(self.policies, state["policies"]):
+            p.load_state_dict(s)  # may re-wrap the objective (EWC)
+        self.objective.load_state_dict(state["objective"])
+        det = state["detector"]
+        if det is not None and det["kind"] == "adaptive":
+            self.detector.load_state_dict(det["state"])
+        elif det is not None:
+            self.detector = pickle.load(io.BytesIO(det["state"].numpy().tobytes()))
+        if state["feature_monitor"] is not None:
+            self.feature_monitor.load_state_dict(state["feature_monitor"])
+        self._inputs.load_state_dict(state["inputs"])
+        self._n_outputs = state["n_outputs"]
+        self._pending = collections.deque(tuple(p) for p in state["pending"])
+        self._by_id = collections.OrderedDict((k, v) for k, v in state["by_id"])
+        self.recent.load_state_dict(state["recent"])
+        self.recent_inputs.load_state_dict(state["recent_inputs"])
+        self.n_seen, self.n_learned, self.n_skipped, self.n_expired = state["counters"]
+        self.events = [tuple(e) for e in state["events"]]
+
+
+class _Classifier(OnlineLearner, river_base.Classifier):
+    """OnlineLearner with task='classification' (a River classifier)."""
+
+
+class _Regressor(OnlineLearner, river_base.Regressor):
+    """OnlineLearner with task='regression' (a River regressor)."""
+
+
+# River names pipeline steps and reprs by the class name: both read "OnlineLearner" (pickle
+# finds the classes by their qualified names, which stay _Classifier / _Regressor)
+_Classifier.__name__ = _Regressor.__name__ = "OnlineLearner"
+
+
+def _check_features(features: Any) -> list | None:
+    if features is None:
+        return None
+    if isinstance(features, (str, bytes)) or not isinstance(features, (list, tuple)):
+        raise ValueError(f"features={features!r} must be None or a list of feature names")
+    if not features or len(set(features)) != len(features):
+        raise ValueError(f"features={features!r} must hold distinct names")
+    return list(features)
+
+
+def _bytes_tensor(b: bytes) -> torch.Tensor:
+    return torch.frombuffer(bytearray(b), dtype=torch.uint8).clone()
