@@ -13,6 +13,7 @@ import sys
 COMMANDS = {
     "monitor": ("adaptive.monitor.cli", "run drift detectors over sensor readings"),
     "plot": ("adaptive.monitor.cli", "timeline plot of readings with alert markers"),
+    "spark": ("adaptive.spark.cli", "the monitor as a Spark Structured Streaming job"),
 }
 
 
