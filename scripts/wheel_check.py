@@ -197,6 +197,9 @@ def main(argv: list[str] | None = None) -> int:
         _, wheel = build(work / "dist")
         check_wheel_contents(wheel)
         check_fresh_venv(wheel, work)
+    except subprocess.CalledProcessError as err:  # its output is above
+        shown = " ".join(str(c) for c in err.cmd[:4])
+        fail(f"{shown} ... exited with status {err.returncode} (its output is above)")
     finally:
         if args.keep:
             print(f"wheel-check: kept {work}")
