@@ -6,7 +6,8 @@ BIN := $(VENV)/bin
 OUT ?= out
 PYTEST_WORKERS ?= 2
 
-.PHONY: test chaos demo bench bench-env bench-online tcpd lint clean wheel-check docs docs-check
+.PHONY: test chaos demo bench bench-env bench-online tcpd lint clean wheel-check docs docs-check \
+	gpu-wheels
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -22,6 +23,7 @@ lint: $(VENV)/.installed-test
 # the whole suite: unit, hypothesis, doctests, MQTT against a real broker (not benchmarks)
 test: $(VENV)/.installed-test
 	-bash scripts/install_mosquitto.sh
+	-bash scripts/install_fashion_mnist.sh
 	$(BIN)/ruff check .
 	$(BIN)/python -m pytest -q -n $(PYTEST_WORKERS) --dist loadgroup --timeout=600 --durations=15
 
@@ -33,6 +35,7 @@ chaos: $(VENV)/.installed-test
 		--timeout=3600 --durations=15
 
 demo: $(VENV)/.installed-demo
+	-bash scripts/install_fashion_mnist.sh
 	$(BIN)/python scripts/demo.py --out $(OUT)/demo
 
 # deep-river 0.3.4, the peer of adaptive.OnlineLearner, pins river<0.26 and torch<2.6; it runs with
@@ -57,6 +60,7 @@ bench-online: $(VENV)/.installed-bench $(BENCH_VENV)/.installed
 
 # every suite in benchmarks/ (GPU when present), one summary under benchmarks/results/
 bench: $(VENV)/.installed-bench $(BENCH_VENV)/.installed
+	-bash scripts/install_fashion_mnist.sh
 	-$(BIN)/python -m pytest benchmarks -o addopts="" -p no:cacheprovider -q \
 		--benchmark-only --benchmark-json=benchmarks/results/raw.json
 	$(BIN)/python benchmarks/summarize.py benchmarks/results/raw.json benchmarks/results/summary
@@ -84,6 +88,20 @@ docs: $(VENV)/.installed-docs
 docs-check: docs
 	bash scripts/install_chromium.sh
 	$(BIN)/python scripts/docs_screenshots.py docs/_build/html docs/_build/screenshots
+
+# for a lent GPU machine (Python 3.12 image without these): cp312 manylinux wheels of what it
+# lacks and the Fashion-MNIST files, into the ignored .whl/; carry `.whl` and run
+# `bash benchmarks/gpu.sh` there (it installs them first)
+GPU_WHEELS := torchattacks==3.5.1 river==0.26.1 paho-mqtt==2.2.0
+gpu-wheels:
+	-bash scripts/install_fashion_mnist.sh
+	rm -rf .whl && mkdir -p .whl/fashion-mnist
+	$(PYTHON) -m pip download --quiet --no-deps --only-binary=:all: --python-version 3.12 \
+		--implementation cp --platform manylinux_2_28_x86_64 --platform manylinux_2_27_x86_64 \
+		--platform manylinux_2_17_x86_64 --platform manylinux2014_x86_64 \
+		--platform manylinux1_x86_64 -d .whl $(GPU_WHEELS)
+	cp $${ROBUST_FASHION_MNIST_DIR:-/usr/share/datasets/fashion-mnist}/*-ubyte.gz .whl/fashion-mnist/
+	@ls -la .whl .whl/fashion-mnist; du -sh .whl
 
 clean:
 	rm -rf $(VENV) $(BENCH_VENV) $(OUT) .hypothesis .benchmarks

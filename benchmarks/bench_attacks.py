@@ -39,7 +39,7 @@ from robust import pgd
 
 torchattacks = pytest.importorskip("torchattacks")
 
-RESULTS = Path(__file__).parent / "results"
+RESULTS = Path(os.environ.get("ROBUST_BENCH_RESULTS", Path(__file__).parent / "results"))
 CPU_ROUNDS = 10
 GPU_ROUNDS = 10
 _quality: dict[str, dict] = {}

@@ -42,7 +42,7 @@ from traincore import Supervised, fit
 
 torchattacks = pytest.importorskip("torchattacks")
 
-RESULTS = Path(__file__).parent / "results"
+RESULTS = Path(os.environ.get("ROBUST_BENCH_RESULTS", Path(__file__).parent / "results"))
 EPOCHS = 2  # per timed call on the CPU workload
 EPS, STEPS, BATCH, LR = 0.2, 10, 64, 0.05
 CPU_ROUNDS = 2
@@ -258,3 +258,70 @@ def test_at_pgd10_vs_clean_gpu_resnet18(benchmark, gpu_workload, impl):
     benchmark.extra_info["items"] = sum(len(y) for _, y in batches)
     benchmark.pedantic(_timed(device, fn), rounds=GPU_ROUNDS, warmup_rounds=1)
     _record("at-pgd10-vs-clean-gpu-resnet18", impl, dict(benchmark.extra_info))
+
+
+# --- GPU: Fashion-MNIST full training set, one PGD-10 AT epoch --------------------------------
+
+
+@pytest.fixture(scope="module")
+def fmnist_workload():
+    """All 60k Fashion-MNIST training images resident on the device, batch 128 (469 batches);
+    tiny (2 batches) on a forced device. Skips without the dataset (scripts/
+    install_fashion_mnist.sh, or ROBUST_FASHION_MNIST_DIR: gpu.sh points it at .whl/)."""
+    from robust import CNN28
+    from robust.fashion_mnist import find_root, load_fashion_mnist
+
+    device, tiny = _gpu_device()
+    try:
+        find_root()
+    except FileNotFoundError as err:
+        pytest.skip(str(err))
+    train, _ = load_fashion_mnist(train_size=256 if tiny else None)
+    x, y = (t.to(device) for t in train.tensors)  # (60000, 1, 28, 28), (60000,)
+    batches = [(x[i:i + 128], y[i:i + 128]) for i in range(0, len(y), 128)]
+    torch.manual_seed(0)
+    init = CNN28().state_dict()
+    return device, batches, init, tiny
+
+
+@pytest.mark.gpu
+@pytest.mark.parametrize("impl", ["ours", "torchattacks"])
+def test_at_pgd10_gpu_fmnist_epoch(benchmark, fmnist_workload, impl):
+    """One epoch of PGD-10 AT (eps 0.1, alpha 0.025, fp32) on the full training set: ours
+    through fit vs the torchattacks loop, same model, weights and batches."""
+    from robust import CNN28
+
+    device, batches, init, tiny = fmnist_workload
+    model = CNN28().to(device)
+    model.load_state_dict(init)
+    opt = torch.optim.SGD(model.parameters(), lr=0.05, momentum=0.9)
+    eps, alpha = 0.1, 0.025
+    if impl == "ours":
+        objective = PGDAT(eps=eps, alpha=alpha, steps=STEPS)
+
+        def fn():
+            fit(model, batches, optimizer=opt, epochs=1, objective=objective, progress=False,
+                device=device)
+    else:
+        atk = torchattacks.PGD(model, eps=eps, alpha=alpha, steps=STEPS, random_start=True)
+
+        def fn():
+            for x, y in batches:
+                x_adv = atk(x, y)
+                model.train()
+                loss = F.cross_entropy(model(x_adv), y)
+                opt.zero_grad()
+                loss.backward()
+                opt.step()
+
+    benchmark.group = "at-pgd10-gpu-fmnist-epoch"
+    benchmark.extra_info["impl"] = impl
+    benchmark.extra_info["items"] = sum(len(y) for _, y in batches)
+    benchmark.pedantic(_timed(device, fn), rounds=1 if tiny else 2, warmup_rounds=1)
+    model.eval()
+    x_test, y_test = batches[0]
+    info = {"items": benchmark.extra_info["items"], "tiny": tiny,
+            "pgd10_acc_first_batch": robust_accuracy(model, (x_test, y_test),
+                                                     PGD(eps=eps, steps=10))}
+    benchmark.extra_info.update(info)
+    _record("at-pgd10-gpu-fmnist-epoch", impl, info)
