@@ -46,6 +46,7 @@ import torch.nn.functional as F
 from torch.utils.data import DataLoader, TensorDataset
 
 from robust import (
+    ATTA,
     NFGSM,
     PGD,
     PGDAT,
@@ -54,6 +55,7 @@ from robust import (
     EarlyStop,
     FastAT,
     FreeAT,
+    IndexedDataset,
     OverfitGuard,
     autoattack_accuracy,
     build_model,
@@ -115,6 +117,10 @@ METHODS = {
                                                   tau=fat_tau(ep)), False),
     "pgd5_es": (lambda eps, ep, g: Curriculum(PGDAT(eps=eps, steps=5, early_stop=EarlyStop()),
                                               tau=fat_tau(ep)), True),
+    # attack reuse across epochs (ATTA-k); num_samples is filled in by make_run
+    "atta1": (lambda eps, ep, g: ATTA(eps=eps, steps=1, num_samples=1), True),
+    "atta2": (lambda eps, ep, g: ATTA(eps=eps, steps=2, num_samples=1), True),
+    "atta3": (lambda eps, ep, g: ATTA(eps=eps, steps=3, num_samples=1), True),
 }
 
 
@@ -155,6 +161,9 @@ def make_run(cfg, train_set, seed: int, objective):
                           weight_decay=WEIGHT_DECAY, nesterov=True)
     free = isinstance(objective, FreeAT)
     passes = FreeAT.epochs_for(cfg["epochs"], FREE_M) if free else cfg["epochs"]
+    if isinstance(objective, ATTA):  # batches (x, y, index): the stored perturbations' rows
+        objective.num_samples = len(train_set)
+        train_set = IndexedDataset(train_set)
     loader = DataLoader(train_set, batch_size=cfg["batch"], shuffle=True)
     sched = schedule(opt, cfg, passes * len(loader) * (FREE_M if free else 1))
     return model, opt, loader, sched, passes

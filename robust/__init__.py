@@ -10,6 +10,7 @@ from robust.trades_attack import TRADESAttack, trades_attack
 
 # --- training methods: add exports below this line ---
 # isort: split
+from robust.atta import ATTA, IndexedDataset
 from robust.curriculum import Curriculum
 from robust.evaluate import (
     accuracy_vs_eps,
@@ -29,6 +30,7 @@ from robust.schedule import EpsWarmup
 from robust.trades import TRADES
 
 __all__ = [
+    "ATTA",
     "AutoAttack",
     "CNN28",
     "Curriculum",
@@ -37,6 +39,7 @@ __all__ = [
     "FGSM",
     "FastAT",
     "FreeAT",
+    "IndexedDataset",
     "MLP",
     "NFGSM",
     "Normalize",

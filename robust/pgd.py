@@ -137,10 +137,15 @@ class _Setup:
         with self.autocast():
             return model(inp)
 
-    def start(self, random: bool) -> Tensor:
-        x_adv = self.x.clone()
-        if random:
-            x_adv.add_(random_start(self.x, self.eps, self.norm, self.generator))
+    def start(self, random: bool, at: Tensor | None = None) -> Tensor:
+        """The first point: ``at`` if given (a warm start), else ``x`` (+ a random start);
+        projected onto the ball and the domain."""
+        if at is not None:
+            x_adv = at.detach().to(self.x.dtype).clone()
+        else:
+            x_adv = self.x.clone()
+            if random:
+                x_adv.add_(random_start(self.x, self.eps, self.norm, self.generator))
         return project_(x_adv, self.x, self.eps, self.norm, self.lo, self.hi,
                         self.box_lo, self.box_hi)
 
@@ -271,12 +276,19 @@ def classification_objective(loss: str, y: Tensor, targeted: bool) -> Callable[.
 def run_attack(
     model, x, y, *, eps, alpha, steps, norm, random_start, restarts, loss, targeted,
     lower, upper, bn_mode, generator, precision, compile, alpha_rule=None, early_stop=None,
+    start=None,
 ) -> Tensor:
     """Shared kernel of :func:`pgd` and :func:`robust.fgsm` (arguments already type-checked)."""
     for name, flag in (("random_start", random_start), ("targeted", targeted)):
         if not isinstance(flag, bool):
             raise TypeError(f"{name} must be a bool, got {type(flag).__name__}")
     compact = check_early_stop(early_stop, x, bn_mode, restarts=restarts, targeted=targeted)
+    if start is not None:
+        check_input(start, "start")
+        if start.shape != x.shape or start.device != x.device or restarts != 1:
+            raise ValueError(f"start must be a tensor of x's shape {tuple(x.shape)} on "
+                             f"{x.device} with restarts=1, got shape {tuple(start.shape)} on "
+                             f"{start.device}, restarts={restarts}")
     s = _Setup(model, x, eps, alpha, norm, lower, upper, precision, generator, compile,
                alpha_rule)
     y = check_labels(y, x)
@@ -285,7 +297,7 @@ def run_attack(
     with preserved_state(model, bn_mode):
         best = best_value = best_success = None
         for r in range(restarts):
-            x_adv = s.start(random_start)
+            x_adv = s.start(random_start, start)
             check = (lambda z: check_logits(z, y, n)) if r == 0 else None
             if early_stop is None:
                 ascend_(model, s, x_adv, objective, steps, check)
@@ -333,6 +345,7 @@ def pgd(
     precision: str | None = None,
     compile: bool = False,
     early_stop: EarlyStop | None = None,
+    start: Tensor | None = None,
 ) -> Tensor:
     """PGD adversarial examples for ``(x, y)``; returns ``x_adv`` with ``x``'s shape and dtype.
 
@@ -374,6 +387,10 @@ def pgd(
     early_stop
         :class:`robust.EarlyStop`: stop each sample once misclassified (friendly adversarial
         examples, :mod:`robust.early_stop`); needs ``restarts=1`` and an untargeted attack.
+    start
+        A warm start (``x``'s shape; projected onto the ball and the domain): the attack
+        continues from it instead of ``x`` or a random start (:class:`robust.ATTA` passes each
+        sample's previous adversarial point). Needs ``restarts=1``.
 
     Returns
     -------
@@ -389,7 +406,7 @@ def pgd(
         model, x, y, eps=eps, alpha=alpha, steps=steps, norm=norm, random_start=random_start,
         restarts=restarts, loss=loss, targeted=targeted, lower=lower, upper=upper,
         bn_mode=bn_mode, generator=generator, precision=precision, compile=compile,
-        alpha_rule=rule, early_stop=early_stop,
+        alpha_rule=rule, early_stop=early_stop, start=start,
     )
 
 
