@@ -27,6 +27,8 @@ import matplotlib.image
 PAGES = {
     "index.html": (["robust-adaptive", "Getting started", "API reference"], 1000),
     "api/robust/attacks.html": (["robust.pgd", "Parameters", "Examples", "PGD"], 1000),
+    "api/adaptive/detectors.html": (["adaptive.ADWIN", "adaptive.PageHinkley", "Parameters"],
+                                    1000),
     "auto_examples/robust/plot_accuracy_vs_eps.html": (
         ["Accuracy against the attack radius", "sphx-glr-single-img"], 2600),
 }
@@ -50,8 +52,13 @@ def serve(root: Path) -> tuple[http.server.ThreadingHTTPServer, str]:
         def log_message(self, *args) -> None:
             pass
 
+    class Server(http.server.ThreadingHTTPServer):
+        def handle_error(self, request, client_address) -> None:
+            if not isinstance(sys.exc_info()[1], ConnectionError):  # a browser that hung up
+                super().handle_error(request, client_address)
+
     handler = functools.partial(Quiet, directory=str(root))
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    server = Server(("127.0.0.1", 0), handler)
     threading.Thread(target=server.serve_forever, daemon=True).start()
     return server, f"http://127.0.0.1:{server.server_address[1]}/"
 
