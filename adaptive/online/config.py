@@ -9,17 +9,33 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from adaptive._checks import check_choice, check_int
+from adaptive._checks import check_bool, check_choice, check_int
 from adaptive.drift import Fleet
 from adaptive.online.policy import Policy
 
 TASKS = ("classification", "regression")
-SIGNALS = ("loss", "error")
+SIGNALS = ("auto", "loss", "error")
+
+
+def resolve_defaults(detector: Any, policies: Any) -> tuple[Any, Any]:
+    """The detector and policies that ``"default"`` stands for (fresh objects each call)."""
+    from adaptive.online.defaults import default_detector, default_policies
+
+    if isinstance(detector, str):
+        if detector != "default":
+            raise ValueError(f"detector={detector!r} must be a detector, None or 'default'")
+        detector = default_detector()
+    if isinstance(policies, str):
+        if policies != "default":
+            raise ValueError(f"policies={policies!r} must be a list of policies or 'default'")
+        policies = default_policies()
+    return detector, policies
 
 
 def check_config(
     *, task: str, loss: str | Callable, signal: str, detector: Any, feature_monitor: Any,
     policies: Any, delay: Any, classes: Any, nan_policy: str, memory: Any, max_pending: Any,
+    standardize: Any = True, fast: Any = None,
 ) -> tuple[str | Callable, list | None, tuple[Policy, ...]]:
     """Validate :class:`~adaptive.OnlineLearner`'s arguments; the loss (the default follows the
     task), the classes as a list (or None) and the policies as a tuple."""
@@ -41,6 +57,8 @@ def check_config(
     if delay > max_pending:
         raise ValueError(f"delay={delay} must be <= max_pending={max_pending}")
     check_choice("nan_policy", nan_policy, ("raise", "skip"))
+    check_bool("standardize", standardize)
+    check_choice("fast", fast, (None, False, True))
     if classes is not None:
         classes = list(classes)
         if len(classes) < 2 or len(set(classes)) != len(classes):

@@ -267,12 +267,21 @@ class Ring:
         if self.data is None:
             self.data = [torch.zeros((self.capacity, *f.shape[1:]), dtype=f.dtype,
                                      device=f.device) for f in fields]
+            # numpy views of CPU buffers: a one-row push is then a plain memory copy
+            self._np = [b.numpy() if b.device.type == "cpu" else None for b in self.data]
         if n >= self.capacity:  # only the newest `capacity` rows survive
             fields = tuple(f[n - self.capacity:] for f in fields)
             n = self.capacity
-        idx = (self.pos + torch.arange(n)) % self.capacity
-        for buf, f in zip(self.data, fields):
-            buf[idx.to(buf.device)] = f.detach().to(buf.dtype)
+        if n == 1:  # one row: a plain copy, no index tensors
+            for buf, arr, f in zip(self.data, self._np, fields):
+                if arr is not None and f.device.type == "cpu" and f.dtype == buf.dtype:
+                    arr[self.pos] = f.detach().numpy()[0]
+                else:
+                    buf[self.pos] = f[0].detach()
+        else:
+            idx = (self.pos + torch.arange(n)) % self.capacity
+            for buf, f in zip(self.data, fields):
+                buf[idx.to(buf.device)] = f.detach().to(buf.dtype)
         self.pos = (self.pos + n) % self.capacity
         self.count = min(self.capacity, self.count + n)
 

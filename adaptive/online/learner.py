@@ -44,17 +44,21 @@ from river import base as river_base
 
 from adaptive.drift import Detector, Fleet
 from adaptive.online.cloning import fresh_copy, fresh_optimizer
-from adaptive.online.config import TASKS, check_config
-from adaptive.online.inputs import InputSpec, Ring, hold, release, targets, to_batch
+from adaptive.online.config import TASKS, check_config, resolve_defaults
+from adaptive.online.inputs import InputSpec, Ring
+from adaptive.online.learning import Learning
 from adaptive.online.policy import Policy
-from adaptive.online.signals import feature_alarms, per_sample_loss, signal_values
-from adaptive.online.signals import feed as _feed
+from adaptive.online.predicting import Predicting
+from adaptive.online.signals import Exceedance, per_sample_loss, signal_values
+from adaptive.online.single import SingleLane
+from adaptive.online.standardize import RunningStandardizer
+from adaptive.online.stepper import Stepper
 from traincore import Objective, Supervised, Updater
 
-_STATE_VERSION = 1
+_STATE_VERSION = 2
 
 
-class OnlineLearner(river_base.Estimator):
+class OnlineLearner(Predicting, Learning, river_base.Estimator):
     """A PyTorch model learning from a stream, test-then-train, with drift adaptation.
 
     Parameters
@@ -72,13 +76,19 @@ class OnlineLearner(river_base.Estimator):
     detector
         A detector with River's interface (``update(x)``, ``drift_detected``,
         ``warning_detected``), fed the per-sample ``signal``; None for no detection.
+        ``"default"``: a one-sided :class:`~adaptive.HDDM_W` that reacts to an *increase* of the
+        error only (see :mod:`adaptive.online.defaults` for how it was chosen).
     signal
-        ``"loss"`` (per-sample loss) or ``"error"`` (0/1 error; absolute error for regression).
+        ``"loss"`` (per-sample loss), ``"error"`` (0/1 error; absolute error for regression) or
+        ``"auto"`` (the 0/1 error of a classifier; for a regressor, 1 when a sample's absolute
+        error exceeds the running mean absolute error: bounded and scale-free).
     feature_monitor
         A :class:`~adaptive.Fleet` with one stream per feature (or per column of
         ``feature_fn(x)``), fed every input as it arrives, labels or not.
     policies
-        Adaptation policies run, in order, on warnings and drifts.
+        Adaptation policies run, in order, on warnings and drifts. ``"default"``: one
+        :class:`~adaptive.online.policies.Race` (a candidate model replaces the current one only
+        when it is better on the same samples, with a stated confidence); ``()`` for none.
     delay
         Label delay in samples: a sample given to ``learn_*`` is trained on only after
         ``delay`` later samples arrived. Labels may also be matched by ``id=``.
@@ -101,6 +111,15 @@ class OnlineLearner(river_base.Estimator):
         feature is imputed with its running mean over the labelled samples so far (0 before
         any) and an unknown feature is ignored, as River's models do; None (default): the
         first input fixes the features and a change raises.
+    standardize
+        Scale every input feature by its running mean and standard deviation over the
+        labelled samples so far, test-then-train (see
+        :class:`~adaptive.online.standardize.RunningStandardizer`); False feeds inputs as given.
+    fast
+        None (default): plain MLPs (Linear/ReLU/Tanh) under Adam or SGD in fp32 train on an
+        explicit forward/backward over one flat parameter buffer, with results identical to the
+        generic path, and everything else on the generic path; False: always the generic path;
+        True: the fast path or a ``ValueError`` saying why it cannot serve the learner.
 
     Notes
     -----
@@ -130,10 +149,10 @@ class OnlineLearner(river_base.Estimator):
         task: str = "classification",
         precision: str = "fp32",
         objective: Objective | None = None,
-        detector: Any = None,
-        signal: str = "loss",
+        detector: Any = "default",
+        signal: str = "auto",
         feature_monitor: Fleet | None = None,
-        policies: tuple[Policy, ...] | list[Policy] = (),
+        policies: tuple[Policy, ...] | list[Policy] | str = "default",
         delay: int = 0,
         classes: list | tuple | None = None,
         nan_policy: str = "raise",
@@ -143,6 +162,8 @@ class OnlineLearner(river_base.Estimator):
         grad_clip: float | None = None,
         device: torch.device | str | None = None,
         features: list | tuple | None = None,
+        standardize: bool = True,
+        fast: bool | None = None,
     ):
         self._init_params = {  # the arguments as given: _get_params and clone use them
             "model": model, "optimizer": optimizer, "loss": loss, "task": task,
@@ -150,18 +171,22 @@ class OnlineLearner(river_base.Estimator):
             "signal": signal, "feature_monitor": feature_monitor, "policies": policies,
             "delay": delay, "classes": classes, "nan_policy": nan_policy, "memory": memory,
             "max_pending": max_pending, "feature_fn": feature_fn, "grad_clip": grad_clip,
-            "device": device, "features": features,
+            "device": device, "features": features, "standardize": standardize, "fast": fast,
         }
+        detector, policies = resolve_defaults(detector, policies)
         loss, classes, policies = check_config(
             task=task, loss=loss, signal=signal, detector=detector,
             feature_monitor=feature_monitor, policies=policies, delay=delay, classes=classes,
-            nan_policy=nan_policy, memory=memory, max_pending=max_pending)
+            nan_policy=nan_policy, memory=memory, max_pending=max_pending,
+            standardize=standardize, fast=fast)
         self._features = _check_features(features)
         self.model = model
         self.optimizer = optimizer
         self.updater = Updater(model, optimizer, precision=precision, grad_clip=grad_clip)
         self.loss, self.task, self.precision, self.signal = loss, task, precision, signal
         self.objective = objective if objective is not None else Supervised(self._mean_loss)
+        self._default_objective = self.objective if objective is None else None
+        self.standardize, self.fast = standardize, fast
         self.detector, self.feature_monitor, self.feature_fn = detector, feature_monitor, feature_fn
         self.policies, self.delay, self.classes = policies, int(delay), classes
         self.nan_policy, self.memory, self.max_pending = nan_policy, int(memory), int(max_pending)
@@ -175,6 +200,8 @@ class OnlineLearner(river_base.Estimator):
         self._reset()
         for p in policies:
             p.bind(self)
+        self._stepper = Stepper(self, model, optimizer, fast)
+        self._lane = SingleLane(self)
 
     def _reset(self) -> None:
         self._inputs = InputSpec(self._features)
@@ -188,6 +215,9 @@ class OnlineLearner(river_base.Estimator):
         self.n_skipped = 0  # samples dropped for non-finite values (nan_policy="skip")
         self.n_expired = 0  # id-predictions evicted before their label came
         self.events: list[tuple[int, str, str]] = []  # (t, "warning"/"drift", source)
+        self._scaler = RunningStandardizer() if self.standardize else None
+        self._exceed = Exceedance()  # state of signal="auto" for a regressor
+        self.last_output: torch.Tensor | None = None  # (B, ...) pre-update output, last batch
 
     def __repr__(self) -> str:
         return (f"OnlineLearner({type(self.model).__name__}, task={self.task!r}, "
@@ -196,8 +226,10 @@ class OnlineLearner(river_base.Estimator):
     # -- River's object protocol ---------------------------------------------------------------
     def _get_params(self) -> dict[str, Any]:
         # the policies as a list: River's parameter walk reads param[0] of every tuple
-        return {**self._init_params, "policies": list(self._init_params["policies"])}
-
+        params = dict(self._init_params)
+        if not isinstance(params["policies"], str):  # "default" stays a string
+            params["policies"] = list(params["policies"])
+        return params
 
     @property
     def _multiclass(self) -> bool:
@@ -248,205 +280,18 @@ class OnlineLearner(river_base.Estimator):
     def _mean_loss(self, out: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
         return self.per_sample_loss(out, y).mean()  # mean reduction, see the module docstring
 
-    def _signal(self, out: torch.Tensor, y: torch.Tensor, losses: torch.Tensor) -> np.ndarray:
-        return signal_values(self.signal, self.task, out, y, losses)
+    def _signal(self, out: torch.Tensor, y: torch.Tensor,
+                losses: torch.Tensor | None) -> np.ndarray:
+        return signal_values(self.signal, self.task, out, y, losses, self._exceed)
 
-    # -- conversion -----------------------------------------------------------------------------
-    def _x(self, x: Any, many: bool) -> tuple[torch.Tensor, np.ndarray, dict]:
-        """Batch tensor (B, ...) on the device, the (B,) finite mask, the first-sight record."""
-        return to_batch(self._inputs, x, many=many, device=self.device,
-                        nan_policy=self.nan_policy)
+    def errors(self, out: torch.Tensor, y: torch.Tensor) -> np.ndarray:
+        """(B,) float64 errors of outputs ``out`` against ``y``: 0/1 for a classifier, absolute
+        for a regressor (what a :class:`~adaptive.online.policies.Race` compares)."""
+        return signal_values("error", self.task, out, y, None)
 
-    def _y(self, y: Any, n: int) -> torch.Tensor:
-        t = targets(y, n, task=self.task, classes=self.classes, class_index=self._class_index,
-                    n_outputs=self._n_outputs)
-        return t.to(self.device)
-
-    def _ensure_outputs(self, x: torch.Tensor) -> None:
-        if self._n_outputs is None and self.task == "classification":
-            out = self._forward_eval(x[:1])
-            self._n_outputs = int(out.shape[1])
-            if self.classes is not None and len(self.classes) != self._n_outputs:
-                raise ValueError(f"classes has {len(self.classes)} labels but the model has "
-                                 f"{self._n_outputs} outputs")
-
-    def _forward_eval(self, x: torch.Tensor) -> torch.Tensor:
-        was = self.model.training
-        self.model.eval()
-        try:
-            with torch.no_grad(), self.updater.autocast(x):
-                return self.model(x).float()
-        finally:
-            self.model.train(was)
-
-    # -- prediction -----------------------------------------------------------------------------
-    def _predict_out(self, x: Any, many: bool, id: Any = None):
-        t, finite, first = self._x(x, many)
-        self._inputs.commit(first)
-        if id is not None:
-            if not finite.all():
-                raise ValueError(f"x for id={id!r} has non-finite features")
-            self.n_expired += hold(self._by_id, id, t, self.max_pending)
-        self._ensure_outputs(t)
-        self.n_skipped += int((~finite).sum())
-        out = self._forward_eval(t)
-        return out, finite
-
-    def _labels(self, idx: np.ndarray) -> list:
-        return [self.classes[i] if self.classes is not None else int(i) for i in idx]
-
-    def predict_proba_many(self, X: Any) -> np.ndarray:
-        """(B, C) class probabilities (rows of skipped samples are NaN)."""
-        self._need_classifier("predict_proba_many")
-        out, finite = self._predict_out(X, True)
-        p = torch.softmax(out, 1).cpu().numpy()
-        p[~finite] = np.nan
-        return p
-
-    def predict_proba_one(self, x: Any, *, id: Any = None) -> dict:
-        """``{class: probability}``, River's form (empty when the sample is skipped)."""
-        self._need_classifier("predict_proba_one")
-        out, finite = self._predict_out(x, False, id)
-        if not finite[0]:
-            return {}
-        p = torch.softmax(out.double(), 1)[0].tolist()  # sums to 1 in float64
-        return dict(zip(self._labels(np.arange(len(p))), p))
-
-    def predict_many(self, X: Any) -> np.ndarray:
-        """(B,) predictions; with skipped samples an object array holding None for them."""
-        out, finite = self._predict_out(X, True)
-        if self.task == "classification":
-            lab = np.array(self._labels(out.argmax(1).cpu().numpy()))
-        else:
-            lab = out.reshape(out.shape[0], -1).squeeze(1).cpu().numpy()
-        if not finite.all():
-            lab = lab.astype(object)
-            lab[~finite] = None
-        return lab
-
-    def predict_one(self, x: Any, *, id: Any = None) -> Any:
-        """One prediction (None when the sample is skipped); ``id`` keeps x for a later label."""
-        out, finite = self._predict_out(x, False, id)
-        if not finite[0]:
-            return None
-        if self.task == "classification":
-            return self._labels([int(out[0].argmax())])[0]
-        o = out[0].reshape(-1)
-        return float(o[0]) if o.numel() == 1 else o.cpu().numpy()
-
-    def _need_classifier(self, what: str) -> None:
-        if self.task != "classification":
-            raise TypeError(f"{what} needs task='classification', this learner does regression")
-
-    # -- learning -------------------------------------------------------------------------------
-    def learn_one(self, x: Any, y: Any, *, id: Any = None) -> None:
-        """Learn one sample (after ``delay`` later samples arrived, or now when ``id`` is given).
-
-        With ``id``, ``x`` may be None: the input stored by ``predict_one(x, id=id)`` is used.
-        """
-        if id is not None and x is None:
-            if id not in self._by_id:
-                raise ValueError(f"id={id!r} has no stored prediction (never predicted, already "
-                                 f"learned or evicted beyond max_pending={self.max_pending})")
-            t, first = self._by_id[id], {}
-            finite = np.ones(1, dtype=bool)
-        else:
-            t, finite, first = self._x(x, False)
-        self._learn(t, finite, first, y, by_id=id)
-
-    def learn_many(self, X: Any, y: Any) -> None:
-        """Learn a mini-batch: one update on the batch's mean loss (see the module docstring)."""
-        t, finite, first = self._x(X, True)
-        self._learn(t, finite, first, y, by_id=None)
-
-    def observe_many(self, X: Any) -> None:
-        """Label-free: feed inputs (B, ...) to the feature monitor and the recent-input buffer."""
-        t, finite, first = self._x(X, True)
-        self._inputs.commit(first)
-        self.n_skipped += int((~finite).sum())
-        self._arrive(t[torch.as_tensor(finite, device=t.device)])
-
-    def _learn(self, t: torch.Tensor, finite: np.ndarray, first: dict, y: Any, by_id: Any) -> None:
-        n = t.shape[0]
-        if y is None:
-            raise ValueError("y is None: learn_* needs labels (use observe_many for inputs alone)")
-        if self.task == "classification" and self._class_index is None and self._n_outputs is None:
-            self._ensure_outputs(t)
-        yt = self._y(y, n)  # validated before anything changes
-        if self.task == "regression":
-            finite = finite & torch.isfinite(yt.reshape(n, -1)).all(1).cpu().numpy()
-            if not finite.all() and self.nan_policy == "raise":
-                raise ValueError("y has non-finite targets; pass nan_policy='skip' to skip them")
-        self._inputs.commit(first, learned=True)
-        keep = torch.as_tensor(finite, device=t.device)
-        self.n_skipped += int(n - finite.sum())
-        t, yt = t[keep], yt[keep]
-        if by_id is not None:
-            self._by_id.pop(by_id, None)
-        self._arrive(t)  # inputs reach the monitor when given to learn_* (with id: at the label)
-        if by_id is None and self.delay > 0:
-            ready = release(self._pending, t, yt, self.delay)
-            if ready is None:
-                return
-            t, yt = ready
-        if t.shape[0]:
-            self._train(t, yt)
-
-    def _arrive(self, t: torch.Tensor) -> None:
-        """Inputs (B, ...) arrived: recent-input buffer and label-free feature monitor."""
-        if t.shape[0] == 0:
-            return
-        if self.policies:
-            self.recent_inputs.push(t)
-        start = self.n_seen
-        self.n_seen += t.shape[0]
-        for p in self.policies:
-            p.after_inputs(self, t)
-        if self.feature_monitor is None:
-            return
-        drift, warn = feature_alarms(self.feature_monitor, self.feature_fn, t)
-        self._dispatch(drift, warn, start, "features")
-
-    def _train(self, x: torch.Tensor, y: torch.Tensor) -> None:
-        """One objective step on (x (B, ...), y (B,)); then policies, detector and events."""
-        self.model.train()
-        out = None
-        if not isinstance(self.objective, Supervised):  # signal from the clean, pre-update model
-            with torch.no_grad(), self.updater.autocast(x):
-                out = self.model(x).float()
-        step = self.objective.step(self.model, (x, y), self.updater)
-        if out is None:
-            out = step.output.float()
-        with torch.no_grad():
-            losses = self.per_sample_loss(out, y).float()  # (B,)
-        start = self.n_learned
-        self.n_learned += x.shape[0]
-        if self.policies:  # the buffer only serves policies
-            self.recent.push(x, y)
-        for p in self.policies:
-            p.after_update(self, x, y, losses)
-        if self.detector is not None:
-            drift, warn = _feed(self.detector, self._signal(out, y, losses))
-            self._dispatch(drift, warn, start, "loss")
-
-    def _dispatch(self, drift: np.ndarray, warn: np.ndarray, start: int, source: str) -> None:
-        """Log the alarms of one batch; fire policies once per kind and batch."""
-        for kind, mask in (("warning", warn), ("drift", drift)):
-            hits = np.flatnonzero(mask)
-            for i in hits:
-                self.events.append((start + int(i), kind, source))
-            if hits.size:
-                for p in self.policies:
-                    p.on_event(self, kind, source)
-
-    # -- helpers for policies -------------------------------------------------------------------
-    def recent_labelled(self, last: int | None = None) -> tuple[torch.Tensor, torch.Tensor] | None:
-        """The newest ``last`` labelled samples (x (N, ...), y (N,)) in arrival order, or None."""
-        return self.recent.get(last)
-
-    def drifts(self, source: str = "loss") -> list[int]:
-        """Sample indices at which drifts were signalled by ``source``."""
-        return [t for t, k, s in self.events if k == "drift" and s == source]
+    def _scale(self, x: torch.Tensor) -> torch.Tensor:
+        """Model inputs: ``x`` (B, ...) standardised with the statistics so far (or as given)."""
+        return x if self._scaler is None else self._scaler.transform(x)
 
     # -- state ----------------------------------------------------------------------------------
     def state_dict(self) -> dict[str, Any]:
@@ -476,6 +321,8 @@ class OnlineLearner(river_base.Estimator):
             "recent_inputs": self.recent_inputs.state_dict(),
             "counters": [self.n_seen, self.n_learned, self.n_skipped, self.n_expired],
             "events": [list(e) for e in self.events],
+            "scaler": None if self._scaler is None else self._scaler.state_dict(),
+            "exceed": self._exceed.state_dict(),
         }
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
@@ -506,6 +353,12 @@ class OnlineLearner(river_base.Estimator):
         self.recent_inputs.load_state_dict(state["recent_inputs"])
         self.n_seen, self.n_learned, self.n_skipped, self.n_expired = state["counters"]
         self.events = [tuple(e) for e in state["events"]]
+        if (state["scaler"] is None) != (self._scaler is None):
+            raise ValueError(f"state has standardize={state['scaler'] is not None}, this learner "
+                             f"{self._scaler is not None}")
+        if self._scaler is not None:
+            self._scaler.load_state_dict(state["scaler"])
+        self._exceed.load_state_dict(state["exceed"])
 
 
 class _Classifier(OnlineLearner, river_base.Classifier):
@@ -514,11 +367,6 @@ class _Classifier(OnlineLearner, river_base.Classifier):
 
 class _Regressor(OnlineLearner, river_base.Regressor):
     """OnlineLearner with task='regression' (a River regressor)."""
-
-
-# River names pipeline steps and reprs by the class name: both read "OnlineLearner" (pickle
-# finds the classes by their qualified names, which stay _Classifier / _Regressor)
-_Classifier.__name__ = _Regressor.__name__ = "OnlineLearner"
 
 
 def _check_features(features: Any) -> list | None:
@@ -533,3 +381,8 @@ def _check_features(features: Any) -> list | None:
 
 def _bytes_tensor(b: bytes) -> torch.Tensor:
     return torch.frombuffer(bytearray(b), dtype=torch.uint8).clone()
+
+
+# River names pipeline steps and reprs by the class name: both read "OnlineLearner" (pickle
+# finds the classes by their qualified names, which stay _Classifier / _Regressor)
+_Classifier.__name__ = _Regressor.__name__ = "OnlineLearner"

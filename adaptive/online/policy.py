@@ -42,6 +42,9 @@ class Policy:
 
     #: sources a policy listens to when the caller does not say (label-free ones add "features")
     default_sources: tuple[str, ...] = ("loss",)
+    #: whether after_update needs the per-sample losses (the learner skips computing them when
+    #: no policy does)
+    needs_losses: bool = True
 
     def __init__(self, *, on: str = "drift", sources: tuple[str, ...] | None = None):
         if on not in _ON:

@@ -34,22 +34,66 @@ def per_sample_loss(loss: str | Callable[[torch.Tensor, torch.Tensor], torch.Ten
     return (out.reshape(b, -1) - y.reshape(b, -1).to(out.dtype)).pow(2).mean(1)
 
 
+def argmax_row(row: list[float]) -> int:
+    """``torch.argmax`` of one row of logits given as a list: the first maximum, and the first
+    NaN when there is one (torch ranks NaN above every number)."""
+    for i, v in enumerate(row):
+        if v != v:
+            return i
+    return row.index(max(row))
+
+
+class Exceedance:
+    """Signal ``"auto"`` of a regressor: 1 when a sample's absolute error exceeds the mean
+    absolute error of all samples before it, else 0. Bounded and free of the target's scale, it
+    rises when the model gets worse, so the same Bernoulli detectors serve both tasks.
+
+    Examples
+    --------
+    >>> ex = Exceedance()
+    >>> ex(np.array([1.0, 3.0, 1.0, 9.0])).tolist()
+    [0.0, 1.0, 0.0, 1.0]
+    """
+
+    def __init__(self) -> None:
+        self.n = 0
+        self.mean = 0.0  # mean absolute error so far
+
+    def __call__(self, err: np.ndarray) -> np.ndarray:
+        out = np.empty(err.shape[0])
+        for i, e in enumerate(err.tolist()):
+            out[i] = float(self.n > 0 and e > self.mean)
+            self.n += 1
+            self.mean += (e - self.mean) / self.n
+        return out
+
+    def state_dict(self) -> dict[str, Any]:
+        return {"n": self.n, "mean": self.mean}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        self.n, self.mean = int(state["n"]), float(state["mean"])
+
+
 def signal_values(signal: str, task: str, out: torch.Tensor, y: torch.Tensor,
-                  losses: torch.Tensor) -> np.ndarray:
-    """(B,) float64 signal of outputs ``out`` (B, ...), targets ``y`` (B,), ``losses`` (B,)."""
+                  losses: torch.Tensor | None, exceed: Exceedance | None = None) -> np.ndarray:
+    """(B,) float64 signal of outputs ``out`` (B, ...), targets ``y`` (B,), ``losses`` (B,)
+    (needed for ``"loss"`` only); ``exceed`` holds the state of ``"auto"`` for a regressor."""
     if signal == "loss":
         return losses.detach().double().cpu().numpy()
     if task == "classification":
+        if out.shape[0] == 1:  # one sample: no tensor ops beyond the read-out
+            return np.array([float(argmax_row(out[0].tolist()) != int(y[0]))])
         return (out.argmax(1) != y).double().cpu().numpy()
     b = out.shape[0]
-    return (out.reshape(b, -1) - y.reshape(b, -1)).abs().mean(1).double().cpu().numpy()
+    err = (out.reshape(b, -1) - y.reshape(b, -1)).abs().mean(1).double().cpu().numpy()
+    return exceed(err) if signal == "auto" else err
 
 
 def feed(detector: Any, values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Feed (B,) values in order; (B,) drift and warning masks."""
     drift = np.zeros(values.shape[0], dtype=bool)
     warn = np.zeros(values.shape[0], dtype=bool)
-    if isinstance(detector, Detector):
+    if isinstance(detector, Detector) and values.shape[0] > 1:
         alarms = detector.update_many(values)
         drift[alarms.drift] = True
         warn[alarms.warning] = True

@@ -28,6 +28,8 @@ def make(model=None, lr=0.1, opt="sgd", **kw) -> OnlineLearner:
     model = model if model is not None else mlp()
     o = (torch.optim.SGD(model.parameters(), lr=lr) if opt == "sgd"
          else torch.optim.Adam(model.parameters(), lr=lr))
+    # the semantics under test are the plain learner's: no scaler, no default adaptation
+    kw = {"standardize": False, "detector": None, "policies": (), **kw}
     return OnlineLearner(model, o, **kw)
 
 
