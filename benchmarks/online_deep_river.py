@@ -8,7 +8,8 @@ the project's torch through a .pth file), and sends it one JSON request per line
   "hidden": ...}``: the pickled stream at ``path`` through River's ``progressive_val_score``
   with ``StandardScaler() | deep-river`` (as a River user would run it);
 * ``{"op": "time", "items": path, ...}``: CPU seconds of predict_one + learn_one of the bare
-  deep-river estimator (no scaler), for the speed ratio;
+  deep-river estimator (no scaler), for the speed ratio; ``"fused": true`` gives it torch's
+  fused Adam (as our learner uses in the benchmark) instead of its default ``"adam"``;
 * ``{"op": "quit"}``.
 
 It answers one JSON line per request (``scores`` as a list). Nothing here imports ``adaptive``.
@@ -25,15 +26,18 @@ from online_streams import mlp, run_progressive, time_one
 
 
 def estimator(req: dict, n_features: int):
+    import functools
+
     from deep_river.classification import Classifier
     from deep_river.regression import Regressor
 
+    adam = functools.partial(torch.optim.Adam, fused=True) if req.get("fused") else "adam"
     if req["task"] == "classification":
         module = mlp(n_features, req["hidden"], req["n_classes"], req["seed"])
-        return Classifier(module=module, loss_fn="cross_entropy", optimizer_fn="adam",
+        return Classifier(module=module, loss_fn="cross_entropy", optimizer_fn=adam,
                           lr=req["lr"], seed=req["seed"])
     module = mlp(n_features, req["hidden"], 1, req["seed"])
-    return Regressor(module=module, loss_fn="mse", optimizer_fn="adam", lr=req["lr"],
+    return Regressor(module=module, loss_fn="mse", optimizer_fn=adam, lr=req["lr"],
                      seed=req["seed"])
 
 

@@ -73,6 +73,7 @@ ROOT = pathlib.Path(__file__).resolve().parent.parent
 RESULTS = ROOT / "benchmarks" / "results"
 BENCH_PYTHON = ROOT / ".venv-bench" / "bin" / "python"
 BEFORE = False  # --before: today's learner (the "before" column of issue 12)
+FUSED = True  # our learners use torch's fused Adam (same algorithm; one kernel per step)
 
 
 def ours(stream: Stream, n_features: int, seed: int, adapt: bool):
@@ -82,7 +83,7 @@ def ours(stream: Stream, n_features: int, seed: int, adapt: bool):
     from adaptive import OnlineLearner
 
     model = mlp(n_features, HIDDEN, stream.n_classes or 1, seed)
-    opt = torch.optim.Adam(model.parameters(), lr=LR)
+    opt = torch.optim.Adam(model.parameters(), lr=LR, fused=FUSED and not BEFORE)
     kw = {} if adapt else {"detector": None, "policies": ()}
     if adapt and BEFORE:
         from adaptive import ADWIN
@@ -175,29 +176,39 @@ def speed(dr: DeepRiver | None, path: pathlib.Path) -> dict:
     """Median CPU seconds of predict_one + learn_one over SPEED_N samples, rounds interleaved;
     plus our learn_many / predict_many in mini-batches of BATCH."""
     stream = HELDOUT[SPEED_STREAM]
+    own = dr is None and BENCH_PYTHON.exists()
+    dr = DeepRiver() if own else dr
     items, _ = stream.make(SPEED_N, 0)
     path.write_bytes(pickle.dumps(items))
     d = len(items[0][0])
+    global FUSED
     times: dict[str, list[float]] = {}
     for _ in range(SPEED_ROUNDS):
-        if dr is not None:
-            times.setdefault("deep_river", []).append(
-                dr.ask(op="time", items=str(path), task=stream.task, n_classes=stream.n_classes,
-                       seed=0, lr=LR, hidden=HIDDEN)["cpu_s"])
-        for m in ("ours_default", "ours_static"):
-            times.setdefault(m, []).append(time_one(ours(stream, d, 0, m == "ours_default"),
-                                                    items))
+        for fused in (True, False):
+            tag = "_fused" if fused else ""
+            if dr is not None:
+                times.setdefault("deep_river" + tag, []).append(dr.ask(
+                    op="time", items=str(path), task=stream.task, n_classes=stream.n_classes,
+                    seed=0, lr=LR, hidden=HIDDEN, fused=fused)["cpu_s"])
+            FUSED = fused
+            for m in ("ours_default", "ours_static"):
+                times.setdefault(m + tag, []).append(
+                    time_one(ours(stream, d, 0, m == "ours_default"), items))
+            FUSED = True
         times.setdefault("ARF", []).append(time_one(river_model("ARF", stream, 0), items))
+    if own:
+        dr.close()
     rate = {m: SPEED_N / statistics.median(t) for m, t in times.items()}
     X = np.array([[x[k] for k in x] for x, _ in items], dtype=np.float32)
     y = np.array([int(v) for _, v in items])
     for m in ("ours_default", "ours_static"):
         ln = ours(stream, d, 0, m == "ours_default")
+        ln.learn_many(X[:BATCH], y[:BATCH])  # first sight (feature names, outputs) untimed
         cpu = time.process_time()
-        for s in range(0, SPEED_N, BATCH):
+        for s in range(BATCH, SPEED_N, BATCH):
             ln.predict_many(X[s:s + BATCH])
             ln.learn_many(X[s:s + BATCH], y[s:s + BATCH])
-        rate[m + f"_many{BATCH}"] = SPEED_N / (time.process_time() - cpu)
+        rate[m + f"_many{BATCH}"] = (SPEED_N - BATCH) / (time.process_time() - cpu)
     return {"stream": SPEED_STREAM, "n": SPEED_N, "rounds": SPEED_ROUNDS,
             "cpu_s": times, "samples_per_cpu_s": rate}
 
@@ -247,6 +258,58 @@ def label_free(seed: int, n_train: int = 6000, n_shift: int = 4000) -> dict:
     return accs
 
 
+def collect(args: argparse.Namespace) -> dict:
+    """Run the streams, the speed part and the label-free part; the results document."""
+    streams = HELDOUT if args.set == "heldout" else TUNING
+    seeds = args.seeds or list(HELDOUT_SEEDS if args.set == "heldout" else TUNING_SEEDS)
+    start = time.perf_counter()
+    dr = DeepRiver() if "deep_river" in args.models else None
+    runs, sp = [], None
+    partial = pathlib.Path(args.out).with_suffix(".partial.jsonl")  # one line per finished run
+    partial.write_text("")
+    with tempfile.TemporaryDirectory() as tmp:
+        path = pathlib.Path(tmp) / "items.pkl"
+        for name in args.streams or list(streams):
+            for seed in seeds:
+                r = one_run(name, streams[name], args.n, seed, args.models, dr, path)
+                runs.append(r)
+                with partial.open("a") as f:
+                    f.write(json.dumps(r) + "\n")
+                print(name, seed, {m: round(v["score"], 4) for m, v in r["models"].items()},
+                      flush=True)
+        if not args.no_speed:
+            sp = speed(dr, path)
+            print("speed", {m: round(v) for m, v in sp["samples_per_cpu_s"].items()}, flush=True)
+    if dr is not None:
+        dr.close()
+    lf = [] if args.no_label_free else [label_free(s) for s in seeds]
+    import river
+
+    partial.unlink()
+    return {"set": args.set, "n": args.n, "seeds": seeds, "post_drift_window": POST, "lr": LR,
+            "hidden": HIDDEN, "runs": runs, "speed": sp, "label_free": lf,
+            "versions": {"torch": torch.__version__, "river": river.__version__,
+                         "python": platform.python_version(),
+                         "deep_river_worker": None if dr is None else dr.versions},
+            "hardware": f"{platform.machine()} CPU ({platform.processor() or 'unknown'}), "
+                        "torch threads 1, 2 cores shared with the team (loaded)",
+            "seconds": time.perf_counter() - start}
+
+
+def merge(files: list[str]) -> dict:
+    """One document from several (e.g. one per seed, run side by side): runs and label-free
+    parts joined, the first speed part kept."""
+    docs = [json.loads(pathlib.Path(f).read_text()) for f in files]
+    doc = dict(docs[0])
+    doc["runs"] = [r for d in docs for r in d["runs"]]
+    doc["label_free"] = [a for d in docs for a in d["label_free"]]
+    doc["seeds"] = sorted({s for d in docs for s in d["seeds"]})
+    doc["speed"] = next((d["speed"] for d in docs if d["speed"]), None)
+    doc["seconds"] = max(d["seconds"] for d in docs)
+    doc["parts"] = files
+    return doc
+
+
 def main(argv: list[str] | None = None) -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--set", choices=("heldout", "tuning"), default="heldout")
@@ -258,44 +321,17 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--no-label-free", action="store_true")
     ap.add_argument("--before", action="store_true",
                     help="ours_default = the adaptive recipe documented before issue 12")
+    ap.add_argument("--merge", nargs="+", metavar="JSON",
+                    help="join earlier outputs (one per seed, say) into --out")
     ap.add_argument("--out", default=str(RESULTS / "online_vs_river"))
     args = ap.parse_args(argv)
     global BEFORE
     BEFORE = args.before
-    streams = HELDOUT if args.set == "heldout" else TUNING
-    names = args.streams or list(streams)
-    seeds = args.seeds or list(HELDOUT_SEEDS if args.set == "heldout" else TUNING_SEEDS)
     torch.set_num_threads(1)
-    start = time.perf_counter()
-    dr = DeepRiver() if "deep_river" in args.models else None
-    runs, sp = [], None
-    with tempfile.TemporaryDirectory() as tmp:
-        path = pathlib.Path(tmp) / "items.pkl"
-        for name in names:
-            for seed in seeds:
-                r = one_run(name, streams[name], args.n, seed, args.models, dr, path)
-                runs.append(r)
-                print(name, seed, {m: round(v["score"], 4) for m, v in r["models"].items()},
-                      flush=True)
-        if not args.no_speed:
-            sp = speed(dr, path)
-            print("speed", {m: round(v) for m, v in sp["samples_per_cpu_s"].items()}, flush=True)
-    if dr is not None:
-        dr.close()
-    lf = [] if args.no_label_free else [label_free(s) for s in seeds]
-    import river
-
-    doc = {"set": args.set, "n": args.n, "seeds": seeds, "post_drift_window": POST, "lr": LR,
-           "hidden": HIDDEN, "runs": runs, "targets": targets(runs, sp), "speed": sp,
-           "label_free": lf,
-           "versions": {"torch": torch.__version__, "river": river.__version__,
-                        "python": platform.python_version(),
-                        "deep_river_worker": None if dr is None else dr.versions},
-           "hardware": f"{platform.machine()} CPU ({platform.processor() or 'unknown'}), "
-                       "torch threads 1, 2 cores shared with the team (loaded)",
-           "seconds": time.perf_counter() - start}
     out = pathlib.Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
+    doc = merge(args.merge) if args.merge else collect(args)
+    doc["targets"] = targets(doc["runs"], doc["speed"])
     out.with_suffix(".json").write_text(json.dumps(doc, indent=1))
     out.with_suffix(".md").write_text(markdown(doc))
     print(markdown(doc))
