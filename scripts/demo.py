@@ -1,7 +1,8 @@
 """`make demo`: the main jobs of robust-adaptive on embedded data, one after the other.
 
 1. robust: clean, Fast-AT and PGD-AT training on scikit-learn's bundled digits, evaluated under
-   PGD-50 with restarts and AutoAttack, with an accuracy-vs-epsilon plot.
+   PGD-50 with restarts and AutoAttack, with an accuracy-vs-epsilon plot; then early-stopped
+   PGD-AT of a model with its normalisation inside on Fashion-MNIST (when installed).
 2. adaptive: a simulated multi-sensor production stream with injected drifts, a PyTorch model
    learning online with and without drift-triggered adaptation.
 3. adaptive: the sensor monitor on a simulated plant CSV, alerts and a timeline plot.
@@ -16,7 +17,7 @@ import sys
 import time
 
 SECTIONS = (
-    ("robust: adversarial training on digits", "robust.demo", "robust"),
+    ("robust: adversarial training on digits and Fashion-MNIST", "robust.demo", "robust"),
     ("adaptive: online adaptation on a simulated production line", "adaptive.demos.online",
      "online"),
     ("adaptive: sensor monitor on a simulated plant", "adaptive.demos.monitor", "monitor"),
