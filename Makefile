@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 OUT ?= out
 PYTEST_WORKERS ?= 2
 
-.PHONY: test chaos demo bench bench-env bench-online tcpd lint clean wheel-check docs docs-check \
+.PHONY: test chaos demo bench bench-env bench-online tcpd lint clean wheel-check docs docs-check typecheck \
 	gpu-wheels
 
 $(BIN)/python:
@@ -82,6 +82,10 @@ docs: $(VENV)/.installed-docs
 	@start=$$(date +%s); \
 	$(BIN)/python -m sphinx -E -W --keep-going -q -b html docs docs/_build/html && \
 	echo "docs: built in $$(( $$(date +%s) - start )) s, $$(find docs/_build/html -name '*.html' | wc -l) HTML pages"
+
+# static types of traincore, robust and adaptive (the configuration is [tool.mypy] in pyproject.toml)
+typecheck: $(VENV)/.installed-typing
+	$(BIN)/python -m mypy
 
 # the built site opened in headless Chromium (Debian's, installed by the script when missing):
 # screenshots of the index and an API page in docs/_build/screenshots
