@@ -1,12 +1,14 @@
 """Compiled drivers of the detectors' step kernels (internal to :mod:`adaptive.drift`).
 
-For each step kernel ``step(st, x, p) -> code`` this module builds, on first use, three
-numba functions with the step inlined: a dense loop over values (T, S) for S streams, a loop
-over (stream, value) events, and a single-value entry point that takes the two rows by address
-(a dispatcher call with two array arguments costs several times the step itself). Each is the
-code of a template below bound to globals where ``step`` is the detector's kernel, and cached on
-disk under a name that carries the detector module's source hash. With ``NUMBA_DISABLE_JIT=1``
-(or without numba) the drivers are the plain-Python templates: the reference implementation.
+For each step kernel ``step(st, x, p) -> code`` this module builds, on first use, two numba
+functions with the step inlined: a dense loop over values (T, S) for S streams and a loop over
+(stream, value) events. Each is the code of a template below bound to globals where ``step`` is
+the detector's kernel, and cached on disk under a name that carries the detector module's source
+hash (:func:`cache_tag`). Both skip values that are non-finite or above the detector's
+``max_abs_input`` and release the GIL, so that blocks of a fleet's streams run on threads
+(:mod:`adaptive.drift._soa` holds the vectorised fleet kernels, :mod:`adaptive.drift._fastcall`
+the single-value entry). With ``NUMBA_DISABLE_JIT=1`` (or without numba) the drivers are the
+plain-Python templates: the reference implementation.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ from __future__ import annotations
 import hashlib
 import inspect
 import os
+import sys
 import types
 
 import numpy as np
@@ -25,6 +28,9 @@ try:  # optional fast path, detected by feature
     def kernel(fn):
         """Compile ``fn`` with numba (lazily, on first call; cached on disk)."""
         return numba.njit(cache=True)(fn)
+
+    def _driver(fn):
+        return numba.njit(cache=True, nogil=True)(fn)
 
     @intrinsic
     def _f64_ptr(typingctx, addr):
@@ -43,27 +49,30 @@ except ImportError:  # pragma: no cover - numba is a dependency, but keep the li
         fn.py_func = fn
         return fn
 
+    _driver = kernel
+    _f64_ptr = None
 
-def _dense_template(state, params, values, codes):
-    """values (T, S) -> codes (T, S); non-finite values are skipped (code NONE)."""
+
+def _dense_template(state, params, values, codes, max_abs):
+    """values (T, S) -> codes (T, S); values with |x| > max_abs (nan too) are skipped."""
     n_steps, n_streams = values.shape
     for t in range(n_steps):
         for s in range(n_streams):
             x = values[t, s]
-            if np.isfinite(x):
+            if abs(x) <= max_abs:
                 codes[t, s] = step(state[s], x, params[s])  # noqa: F821 - bound per detector
 
 
-def _events_template(state, params, streams, values, codes):
+def _events_template(state, params, streams, values, codes, max_abs):
     """Events in arrival order: values[k] belongs to stream streams[k]; codes (K,)."""
     for k in range(values.shape[0]):
         x = values[k]
-        if np.isfinite(x):
+        if abs(x) <= max_abs:
             s = streams[k]
             codes[k] = step(state[s], x, params[s])  # noqa: F821 - bound per detector
 
 
-def _dense_ptr_template(state, params, values, codes):
+def _dense_ptr_template(state, params, values, codes, max_abs):
     """As the dense driver, with each stream's rows taken by address (JIT only).
 
     A row view ``state[s]`` costs two atomic reference-count updates per update; a view built
@@ -75,30 +84,23 @@ def _dense_ptr_template(state, params, values, codes):
     for t in range(n_steps):
         for s in range(n_streams):
             x = values[t, s]
-            if np.isfinite(x):
+            if abs(x) <= max_abs:
                 st = numba.carray(_f64_ptr(st_addr + 8 * n_f * s), (n_f,))  # noqa: F821
                 p = numba.carray(_f64_ptr(p_addr + 8 * n_p * s), (n_p,))  # noqa: F821
                 codes[t, s] = step(st, x, p)  # noqa: F821 - bound per detector
 
 
-def _events_ptr_template(state, params, streams, values, codes):
+def _events_ptr_template(state, params, streams, values, codes, max_abs):
     """As the events driver, with rows taken by address (JIT only; C-contiguous arrays)."""
     n_f, n_p = state.shape[1], params.shape[1]
     st_addr, p_addr = state.ctypes.data, params.ctypes.data
     for k in range(values.shape[0]):
         x = values[k]
-        if np.isfinite(x):
+        if abs(x) <= max_abs:
             s = streams[k]
             st = numba.carray(_f64_ptr(st_addr + 8 * n_f * s), (n_f,))  # noqa: F821
             p = numba.carray(_f64_ptr(p_addr + 8 * n_p * s), (n_p,))  # noqa: F821
             codes[k] = step(st, x, p)  # noqa: F821 - bound per detector
-
-
-def _at_template(st_addr, n_st, x, p_addr, n_p):
-    """step on rows given by address: no array unboxing, the cost of a single update(x)."""
-    st = numba.carray(_f64_ptr(st_addr), (n_st,))  # noqa: F821 - (F,) the detector's row
-    p = numba.carray(_f64_ptr(p_addr), (n_p,))  # noqa: F821 - (P,)
-    return step(st, x, p)  # noqa: F821 - bound per detector
 
 
 # kernel helpers that step kernels of other files inline: part of every driver's cache key, so
@@ -108,19 +110,17 @@ _SHARED_KERNELS = tuple(os.path.join(_HERE, f) for f in ("_drivers.py", "_welfor
                                                           "mt19937.py"))
 
 
-def _make_runners(step):
-    """The two drivers of one step kernel, compiled with the step inlined and cached on disk.
+def cache_tag(fn) -> str:
+    """``<module>__<name>__<hash>`` of a kernel: the name its compiled drivers are cached under.
 
-    Each driver is the template's code bound to globals where ``step`` is this detector's
-    kernel, under its own name: ``run_dense__<module>__<hash of the module's source>``. The name
-    gives each detector its own numba cache file, and the hash (of the detector's file and of
-    the shared kernel files) makes an edited kernel get a fresh one (numba only checks the stamp
-    of the driver's own file, _drivers.py). Passing the step as an argument to one shared
-    driver would put dispatcher types in one cache index: they cannot be matched across
-    processes, so the drivers were recompiled in every process, and saving that index can fail
-    on a dispatcher that was garbage-collected.
+    The hash covers the kernel's file and the shared kernel files: numba checks only the stamp
+    of the file a cached function is defined in (the template's), so an edited detector or
+    helper must change the name to get a fresh cache entry. Passing the step as an argument to
+    one shared driver would put dispatcher types in one cache index: they cannot be matched
+    across processes, so the drivers were recompiled in every process, and saving that index
+    can fail on a dispatcher that was garbage-collected.
     """
-    py = getattr(step, "py_func", step)
+    py = getattr(fn, "py_func", fn)
     try:
         sha = hashlib.sha1()
         for path in (inspect.getsourcefile(py), *_SHARED_KERNELS):
@@ -128,55 +128,30 @@ def _make_runners(step):
                 sha.update(f.read())
         digest = sha.hexdigest()[:12]
     except (OSError, TypeError):  # no source file: a fresh name per process, nothing reused
-        digest = f"id{id(step):x}"
-    tag = f"{py.__module__.replace('.', '_')}__{py.__name__}__{digest}"
-    out = []
+        digest = f"id{id(fn):x}"
+    return f"{py.__module__.replace('.', '_')}__{py.__name__}__{digest}"
+
+
+def bind(template, name: str, fn, env: dict, compile_with):
+    """``template``'s code with ``env`` as its globals, named ``<name>__<cache_tag(fn)>``."""
+    py = getattr(fn, "py_func", fn)
+    glob = {"np": np, "numba": numba, "_f64_ptr": _f64_ptr, "__name__": py.__module__, **env}
+    out = types.FunctionType(template.__code__, glob, template.__name__)
+    out.__qualname__ = f"{name}__{cache_tag(fn)}"
+    out.__doc__ = template.__doc__
+    return compile_with(out)
+
+
+def _make_runners(step):
+    """The two drivers of one step kernel, compiled with the step inlined and cached on disk."""
     jit = numba is not None and not numba.config.DISABLE_JIT
-    templates = ((_dense_ptr_template, _events_ptr_template, _at_template) if jit else
-                 (_dense_template, _events_template, _at_template))
-    for template in templates:
-        env = {"np": np, "step": step, "__name__": py.__module__, "numba": numba,
-               "_f64_ptr": _f64_ptr if numba is not None else None}  # the driver's globals
-        fn = types.FunctionType(template.__code__, env, template.__name__)
-        fn.__qualname__ = f"{template.__name__.replace('_template', '')}__{tag}"
-        fn.__doc__ = template.__doc__
-        out.append(kernel(fn))
-    return tuple(out)
+    templates = ((_dense_ptr_template, _events_ptr_template) if jit else
+                 (_dense_template, _events_template))
+    return tuple(bind(t, n, step, {"step": step}, _driver)
+                 for t, n in zip(templates, ("run_dense", "run_events")))
 
 
-_RUNNERS: dict = {}  # step kernel -> (run_dense, run_events, run_at), built on first use
-_ENTRIES: dict = {}  # step kernel -> compiled entry point of run_at (None: unavailable)
-
-
-def _entry_point(step):
-    """The compiled (intp, intp, float64, intp, intp) entry of run_at, or None without JIT."""
-    if step not in _ENTRIES:
-        entry = None
-        if numba is not None and not numba.config.DISABLE_JIT:
-            i, f = numba.types.intp, numba.types.float64
-            try:
-                entry = _runners(step)[2].compile((i, i, f, i, i))
-            except Exception:  # noqa: BLE001 - the dispatcher path below stays correct
-                entry = None
-        _ENTRIES[step] = entry
-    return _ENTRIES[step]
-
-
-class _FastPath:
-    """The bound single-value entry: rows (kept alive here) and their raw addresses.
-
-    Never copied: pickling or deep-copying a detector drops it (the addresses would belong to
-    the old rows), and ``update`` rebinds whenever ``_row`` or ``_prow`` is another object.
-    """
-
-    __slots__ = ("entry", "row", "addr", "n", "prow", "paddr", "np")
-
-    def __reduce__(self):
-        return _no_fast_path, ()
-
-
-def _no_fast_path() -> None:
-    return None
+_RUNNERS: dict = {}  # step kernel -> (run_dense, run_events), built on first use
 
 
 def _runners(step):
@@ -184,6 +159,11 @@ def _runners(step):
     if found is None:
         found = _RUNNERS[step] = _make_runners(step)
     return found
+
+
+def limit(max_abs: float) -> float:
+    """The drivers' bound: |x| <= limit accepts x (inf would accept inf)."""
+    return min(max_abs, sys.float_info.max)
 
 
 def _contiguous_call(run, state, params, *args):
@@ -194,11 +174,11 @@ def _contiguous_call(run, state, params, *args):
         state[...] = st
 
 
-def _run_dense(step, state, params, values, codes):
+def _run_dense(step, state, params, values, codes, max_abs):
     """Run ``step`` over values (T, S) for S streams; codes (T, S) int8 out."""
-    _contiguous_call(_runners(step)[0], state, params, values, codes)
+    _contiguous_call(_runners(step)[0], state, params, values, codes, limit(max_abs))
 
 
-def _run_events(step, state, params, streams, values, codes):
+def _run_events(step, state, params, streams, values, codes, max_abs):
     """Run ``step`` over events (stream ids (K,) int64, values (K,)); codes (K,) int8 out."""
-    _contiguous_call(_runners(step)[1], state, params, streams, values, codes)
+    _contiguous_call(_runners(step)[1], state, params, streams, values, codes, limit(max_abs))

@@ -10,6 +10,7 @@ from __future__ import annotations
 import math
 
 from adaptive.drift._drivers import kernel
+from adaptive.drift._soa import lane_kernel
 
 # state slots (after the two flags)
 N = 2  # values since the (re)start, warm-up included
@@ -46,3 +47,22 @@ def warm_up(st, x, p):
     if p[P_SIGMA] != p[P_SIGMA]:
         st[SIGMA] = math.sqrt(st[WARM_M2] / (n - 1.0))
     return True
+
+
+@lane_kernel
+def warm_up_lane(L, P, x, i, n):  # noqa: E741
+    """:func:`warm_up` on lane i of a fleet block, without branches (n: st[N] with x).
+
+    Returns (warming, end, mean, m2, mu0, sigma): whether x belongs to the warm-up, whether it
+    ends it, and the new values of the four slots (to be stored only while warming).
+    """
+    mu_est = P[P_MU0, i] != P[P_MU0, i]
+    sigma_est = P[P_SIGMA, i] != P[P_SIGMA, i]
+    warming = (n <= P[P_WARM_START, i]) & (mu_est | sigma_est)
+    mean_old = L[WARM_MEAN, i]
+    mean = mean_old + (x - mean_old) / n
+    m2 = L[WARM_M2, i] + (x - mean_old) * (x - mean)
+    end = warming & (n >= P[P_WARM_START, i])
+    mu0 = mean if (end & mu_est) else L[MU0, i]
+    sigma = math.sqrt(m2 / (n - 1.0)) if (end & sigma_est) else L[SIGMA, i]
+    return warming, end, mean, m2, mu0, sigma

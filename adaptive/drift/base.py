@@ -13,10 +13,16 @@ module-level integer constants of the detector's file (numba folds them); slots
 the step kernel starts with ``if st[DRIFT_FLAG] != 0.0: init(st, p)``, which gives River's
 "reset on the update after a drift".
 
-The same compiled step serves ``update(x)`` (one value), ``update_many(values)`` (one stream)
-and :class:`~adaptive.Fleet` (S streams); :mod:`adaptive.drift._drivers` compiles the loops
-around it. The plain reference is the same source run by the interpreter
-(``NUMBA_DISABLE_JIT=1``), tested against the compiled path and against River.
+The same compiled step serves ``update(x)`` (one value: :mod:`adaptive.drift._fastcall`),
+``update_many(values)`` (one stream) and :class:`~adaptive.Fleet` (S streams);
+:mod:`adaptive.drift._drivers` compiles the loops around it, and a detector may add a lane
+kernel that vectorises its fleets (:mod:`adaptive.drift._soa`). The plain reference is the same
+source run by the interpreter (``NUMBA_DISABLE_JIT=1``), tested against the compiled path and
+against River.
+
+Every detector refuses values above ``max_abs_input`` in absolute value as it refuses
+non-finite ones (by its ``nan_policy``): a finite but huge reading would otherwise overflow the
+state (sums, squares) and leave it non-finite for good.
 
 Detectors subclass River's own bases (``river.base.DriftDetector`` and its binary and warning
 variants), so River's ``clone``, ``mutate``, ``_get_params``, ``repr`` and checks apply, and a
@@ -25,19 +31,26 @@ River wrapper that clones its detector gets a fresh one.
 
 from __future__ import annotations
 
+import copy
 import math
+import operator
 from typing import Any, NamedTuple
 
 import numpy as np
 from river import base as river_base
 
 from adaptive._checks import check_choice
-from adaptive.drift._drivers import _entry_point, _FastPath, _run_dense
+from adaptive.drift import _fastcall
+from adaptive.drift._drivers import _run_dense, limit
 
 NONE, WARNING, DRIFT = 0, 1, 2  # step kernel return codes
 DRIFT_FLAG, WARNING_FLAG = 0, 1  # state slots shared by every detector
 STATE_VERSION = 1
 NAN_POLICIES = ("raise", "skip")
+# |x| above this is refused by real-valued detectors: the sums of squared deviations over any
+# window (up to ~1e15 values) stay far below the float64 maximum (~1.8e308)
+MAX_ABS_INPUT = 1e100
+_STATE_KEYS = ("version", "detector", "params", "state", "n_skipped")
 
 
 class Alarms(NamedTuple):
@@ -87,18 +100,42 @@ def as_float_array(values: Any, name: str) -> np.ndarray:
         raise ValueError(f"{name} must be numeric, got {type(values).__name__}: {err}") from None
 
 
-def validate_values(arr: np.ndarray, nan_policy: str, binary: bool, who: str) -> int:
-    """Raise on bad values (before any state changes); return the count of skipped ones."""
-    finite = np.isfinite(arr)
-    n_bad = int(arr.size - np.count_nonzero(finite))
+def accepted_mask(arr: np.ndarray, max_abs: float) -> np.ndarray:
+    """``|arr| <= max_abs`` (False for nan; inf only with an infinite bound never accepted),
+    with bool temporaries only (``np.abs`` would allocate a float copy)."""
+    lim = limit(max_abs)
+    ok = arr <= lim
+    ok &= arr >= -lim
+    return ok
+
+
+def validate_values(arr: np.ndarray, nan_policy: str, binary: bool, who: str,
+                    max_abs: float = math.inf) -> int:
+    """Raise on bad values (before any state changes); return the count of skipped ones.
+
+    Non-finite values and values with ``|x| > max_abs`` are bad; under ``nan_policy="skip"``
+    they are counted (the drivers skip them), otherwise the first one is named in the error.
+    """
+    accepted = accepted_mask(arr, max_abs)
+    n_bad = int(arr.size - np.count_nonzero(accepted))
     if n_bad and nan_policy != "skip":
-        first = np.argwhere(~finite)[0]
+        finite = np.isfinite(arr)
+        n_inf = int(arr.size - np.count_nonzero(finite))
+        if n_inf:
+            first = np.argwhere(~finite)[0]
+            raise ValueError(
+                f"values contain {n_inf} non-finite entries (first at index "
+                f"{tuple(first.tolist())}: {arr[tuple(first)]}); pass nan_policy='skip' to "
+                "ignore them"
+            )
+        first = np.argwhere(~accepted)[0]
         raise ValueError(
-            f"values contain {n_bad} non-finite entries (first at index {tuple(first.tolist())}: "
-            f"{arr[tuple(first)]}); pass nan_policy='skip' to ignore them"
+            f"values contain {n_bad} entries above max_abs_input={max_abs!r} of {who} in "
+            f"absolute value (first at index {tuple(first.tolist())}: {arr[tuple(first)]}): "
+            "they would overflow its state; pass nan_policy='skip' to skip them"
         )
     if binary:
-        ok = (arr == 0.0) | (arr == 1.0) | ~finite
+        ok = (arr == 0.0) | (arr == 1.0) | ~accepted
         if not ok.all():
             first = np.argwhere(~ok)[0]
             raise ValueError(
@@ -108,8 +145,13 @@ def validate_values(arr: np.ndarray, nan_policy: str, binary: bool, who: str) ->
     return n_bad
 
 
-def check_state_header(state: Any, name: str, params: dict[str, Any]) -> None:
-    """ValueError unless ``state`` is a detector state of this version, class and parameters."""
+def check_state_header(state: Any, name: str, params: dict[str, Any],
+                       keys: tuple[str, ...] = ()) -> None:
+    """ValueError unless ``state`` is a detector state of this version, class and parameters
+    holding all of ``keys``."""
+    missing = [k for k in keys if k not in state] if isinstance(state, dict) else []
+    if missing:
+        raise ValueError(f"detector state lacks the keys {missing} (has {sorted(state)})")
     if not isinstance(state, dict) or state.get("version") != STATE_VERSION:
         found = state.get("version") if isinstance(state, dict) else type(state).__name__
         raise ValueError(f"not a detector state of version {STATE_VERSION}: {found!r}")
@@ -145,7 +187,8 @@ class Detector(river_base.Base):
     _has_warning = False
     _threshold: Threshold | None = None
     _statistic: str | None = None
-    _fast_path: _FastPath | None = None
+    _max_abs = MAX_ABS_INPUT  # math.inf where no finite value can overflow the state
+    _lanes = None  # a lane kernel (lane, load, store, n_int) that vectorises fleets: _soa
 
     # -- construction -------------------------------------------------------------------------
     def _state_size(self) -> int:
@@ -172,73 +215,126 @@ class Detector(river_base.Base):
         """A new detector with the constructor's parameters (some replaced), no state."""
         return type(self)(**{**self._state_params(), **new_params})
 
+    def _lane_spec(self):
+        """The lane kernel for fleets of this configuration, or None (the row kernel)."""
+        return type(self)._lanes
+
     @property
     def _tags(self) -> set[str]:
         return set()
 
-    # -- River's API --------------------------------------------------------------------------
     @property
-    def drift_detected(self) -> bool:
-        """True when the last update signalled a drift (the next update resets the detector)."""
-        return self._row.item(DRIFT_FLAG) != 0.0  # .item: a Python float, half row[0]'s cost
+    def max_abs_input(self) -> float:
+        """Largest accepted ``|x|``: larger values are refused like non-finite ones (by
+        ``nan_policy``), since they could overflow the state (1e100 for real-valued detectors,
+        ``inf`` for those whose state cannot overflow)."""
+        return float(self._max_abs)
+
+    # -- the rows and the compiled update bound to them ---------------------------------------
+    # The state row and the parameter row are properties: replacing either (load_state_dict,
+    # Fleet.stream, a probe viewing a fleet's row) drops the builtin ``update`` bound to the old
+    # arrays and refreshes the memoryview the flags are read from.
+    @property
+    def _row(self) -> np.ndarray:
+        return self.__dict__["_state_row"]
+
+    @_row.setter
+    def _row(self, row: np.ndarray) -> None:
+        d = self.__dict__
+        d["_state_row"] = row
+        d.pop("update", None)
+        self._sync_flags()
+
+    def _sync_flags(self) -> None:
+        """Mirror the row's flags as the bools the flag properties return (the compiled update
+        writes them itself)."""
+        row = self.__dict__["_state_row"]
+        self._drift = row.item(DRIFT_FLAG) != 0.0
+        self._warning = row.item(WARNING_FLAG) != 0.0
 
     @property
-    def warning_detected(self) -> bool:
-        """True when the last update signalled a warning (always False without warning zone)."""
-        return self._row.item(WARNING_FLAG) != 0.0
+    def _prow(self) -> np.ndarray:
+        return self.__dict__["_param_row_"]
+
+    @_prow.setter
+    def _prow(self, prow: np.ndarray) -> None:
+        self.__dict__["_param_row_"] = prow
+        self.__dict__.pop("update", None)
+
+    def __getstate__(self) -> dict[str, Any]:
+        state = self.__dict__.copy()
+        state.pop("update", None)  # a builtin bound to this object's arrays
+        return state
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.__dict__.update(state)
+        self._row = state["_state_row"]
+
+    def clone(self, new_params: dict | None = None, include_attributes: bool = False):
+        """River's clone; ``include_attributes`` deep-copies the state too (not the compiled
+        update, which is bound to this detector's arrays)."""
+        clone = super().clone(new_params)
+        if include_attributes:
+            params = self._get_params()
+            for attr, value in self.__getstate__().items():
+                if attr not in params:
+                    clone.__dict__[attr] = copy.deepcopy(value)
+        return clone
+
+    # -- River's API --------------------------------------------------------------------------
+    # read-only properties whose getter is C code (attrgetter): no Python frame per read
+    drift_detected = property(
+        operator.attrgetter(_fastcall.FLAG_KEYS[0]),
+        doc="True when the last update signalled a drift (the next update resets the detector).")
+    warning_detected = property(
+        operator.attrgetter(_fastcall.FLAG_KEYS[1]),
+        doc="True when the last update signalled a warning (always False without warning zone).")
 
     def _check_value(self, x: Any) -> float | None:
+        """x as a float, or None when it is skipped (and counted); ValueError when refused."""
         if isinstance(x, (bool, np.bool_)):
             return float(x)
         if isinstance(x, (str, bytes)):  # float("1.5") would convert text silently
             raise ValueError(f"x={x!r} is not a number")
         try:
             v = float(x)
-        except (TypeError, ValueError):
-            raise ValueError(f"x={x!r} is not a number") from None
-        if v != v or v in (math.inf, -math.inf):
+        except (TypeError, ValueError, OverflowError):
+            raise ValueError(f"x={x!r} is not a number (or not a float)") from None
+        if not abs(v) <= limit(self._max_abs):
             if self.nan_policy == "skip":
                 self.n_skipped += 1
                 return None
-            raise ValueError(f"x={x!r} is not finite; pass nan_policy='skip' to ignore such values")
+            if v != v or v in (math.inf, -math.inf):
+                raise ValueError(
+                    f"x={x!r} is not finite; pass nan_policy='skip' to ignore such values")
+            raise ValueError(
+                f"x={x!r} exceeds max_abs_input={self._max_abs!r} of {type(self).__name__} in "
+                "absolute value: it would overflow the state; pass nan_policy='skip' to skip "
+                "such values"
+            )
         if self._binary and v != 0.0 and v != 1.0:
             raise ValueError(
                 f"x={x!r}: {type(self).__name__} is a binary detector, values must be 0/1 or bool"
             )
         return v
 
-    def _bind_fast_path(self) -> _FastPath:
-        row, prow = self._row, self._prow
-        entry = _entry_point(type(self)._step)
-        ok = entry is not None and all(
-            a.dtype == np.float64 and a.flags.c_contiguous and a.flags.writeable
-            for a in (row, prow)
-        )
-        fp = _FastPath()
-        fp.entry, fp.row, fp.prow = (entry if ok else None), row, prow
-        fp.addr, fp.n = (row.ctypes.data if ok else 0), row.size
-        fp.paddr, fp.np = (prow.ctypes.data if ok else 0), prow.size
-        self._fast_path = fp
-        return fp
-
     def update(self, x: float | bool) -> None:
-        """Update with one value; read ``drift_detected`` / ``warning_detected`` afterwards."""
-        # Fast path for plain Python floats/ints (the common case in River-style loops): the
-        # per-call overhead is the whole cost of a single update, so the checks are inlined
-        # and the compiled step is entered with the rows' addresses (a dispatcher call with
-        # two arrays costs several times the step itself).
-        fp = self._fast_path
-        if fp is None or fp.row is not self._row or fp.prow is not self._prow:
-            fp = self._bind_fast_path()
-        tx = type(x)
-        if fp.entry is not None and (tx is float or tx is int or tx is bool):
-            v = float(x)
-            if v - v == 0.0 and (not self._binary or v == 0.0 or v == 1.0):
-                fp.entry(fp.addr, fp.n, v, fp.paddr, fp.np)
-                return
+        """Update with one value; read ``drift_detected`` / ``warning_detected`` afterwards.
+
+        This is the complete Python path. After the first call an instance normally answers
+        ``update`` with a compiled builtin (:mod:`adaptive.drift._fastcall`) that handles a
+        plain float itself and hands every other call back here.
+        """
         v = self._check_value(x)
         if v is not None:
             type(self)._step(self._row, v, self._prow)
+            self._sync_flags()
+        if "update" not in self.__dict__:
+            bound = _fastcall.make(type(self)._step, self._row, self._prow, self._max_abs,
+                                   self._binary, Detector.update.__get__(self), self.__dict__,
+                                   Detector.update.__doc__)
+            if bound is not None:
+                self.__dict__["update"] = bound
 
     def update_many(self, values: Any) -> Alarms:
         """Update with a 1-D array of values, in order; return the indices of the alarms.
@@ -248,10 +344,13 @@ class Detector(river_base.Base):
         arr = as_float_array(values, "values")
         if arr.ndim != 1:
             raise ValueError(f"values must be 1-D with shape (T,), got shape {arr.shape}")
-        n_bad = validate_values(arr, self.nan_policy, self._binary, type(self).__name__)
+        n_bad = validate_values(arr, self.nan_policy, self._binary, type(self).__name__,
+                                self._max_abs)
         codes = np.zeros((arr.shape[0], 1), dtype=np.int8)
-        _run_dense(type(self)._step, self._row[None, :], self._prow[None, :], arr[:, None], codes)
+        _run_dense(type(self)._step, self._row[None, :], self._prow[None, :], arr[:, None], codes,
+                   self._max_abs)
         self.n_skipped += n_bad
+        self._sync_flags()
         codes = codes[:, 0]
         return Alarms(np.flatnonzero(codes == DRIFT), np.flatnonzero(codes == WARNING))
 
@@ -267,13 +366,28 @@ class Detector(river_base.Base):
         }
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
-        """Restore a state saved by :meth:`state_dict` from a detector with the same parameters."""
-        check_state_header(state, type(self).__name__, self._state_params())
-        row = np.asarray(state["state"], dtype=np.float64)
+        """Restore a state saved by :meth:`state_dict` from a detector with the same parameters.
+
+        Everything is checked before anything changes: missing keys, a row of other length or
+        with entries that are not numbers, a negative or non-integer ``n_skipped``.
+        """
+        check_state_header(state, type(self).__name__, self._state_params(), _STATE_KEYS)
+        row = state["state"]
+        if not isinstance(row, (list, tuple, np.ndarray)) or not all(
+                isinstance(v, (int, float, np.integer, np.floating))
+                and not isinstance(v, (bool, np.bool_)) for v in row):
+            raise ValueError(
+                f"state['state'] must be a list of {self._row.size} numbers, got {row!r:.80}")
+        row = np.asarray(row, dtype=np.float64)
         if row.shape != self._row.shape:
-            raise ValueError(f"state has {row.size} entries, this detector needs {self._row.size}")
+            raise ValueError(
+                f"state['state'] has {row.size} entries, this detector needs {self._row.size}")
+        n_skipped = state["n_skipped"]
+        if (not isinstance(n_skipped, (int, np.integer)) or isinstance(n_skipped, bool)
+                or n_skipped < 0):
+            raise ValueError(f"state['n_skipped']={n_skipped!r} must be an integer >= 0")
         self._row = row
-        self.n_skipped = int(state["n_skipped"])
+        self.n_skipped = int(n_skipped)
 
 
 # The River base each kind of detector stands in for: (binary, has a warning zone) -> class.

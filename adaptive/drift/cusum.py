@@ -27,15 +27,19 @@ from river import base as river_base
 
 from adaptive._checks import check_choice, check_int, check_number
 from adaptive.drift._drivers import kernel
+from adaptive.drift._soa import lane_kernel, put
 from adaptive.drift._welford import (
     MU0,
     P_MU0,
     P_SIGMA,
     P_WARM_START,
     SIGMA,
+    WARM_M2,
+    WARM_MEAN,
     N,
     estimating,
     warm_up,
+    warm_up_lane,
 )
 from adaptive.drift.base import (
     DRIFT,
@@ -53,6 +57,24 @@ S_POS, S_NEG = 3, 4  # the upper and lower cumulative sums, in sigma units
 STATE_SIZE = 9
 # param slots (P_MU0 = 2, P_SIGMA = 3, P_WARM_START = 4: see _welford)
 P_K, P_H, P_MODE = 0, 1, 5  # P_MODE: index into MODES
+# |z| and the sums are capped here, far above any decision interval, so that no accepted value
+# (a tiny or zero sigma: any departure) can make the state infinite; a chart keeps alarming
+LIMIT = 1e300
+
+
+@lane_kernel
+def _chart(s_pos, s_neg, x, mu0, sigma, k):
+    """The new sums (S+, S-) after x: z standardised and capped, the sums floored at 0 and
+    capped (no branches: the fleet's lane kernel inlines it too)."""
+    d = x - mu0
+    z = d / sigma if sigma > 0.0 else (0.0 if d == 0.0 else math.copysign(LIMIT, d))
+    z = z if z <= LIMIT else LIMIT
+    z = z if z >= -LIMIT else -LIMIT
+    up = s_pos + z - k
+    down = s_neg - z - k
+    up = 0.0 if up < 0.0 else (up if up < LIMIT else LIMIT)  # max(0, .) without a branch
+    down = 0.0 if down < 0.0 else (down if down < LIMIT else LIMIT)
+    return up, down
 
 
 @kernel
@@ -70,21 +92,36 @@ def _step(st, x, p):
     if st[N] <= p[P_WARM_START] and estimating(p):
         warm_up(st, x, p)
         return NONE
-    d = x - st[MU0]
-    if st[SIGMA] > 0.0:
-        z = d / st[SIGMA]
-    elif d == 0.0:
-        z = 0.0
-    else:  # a constant warm-up (sigma 0): any departure is a change
-        z = math.copysign(np.inf, d)
-    st[S_POS] = max(0.0, st[S_POS] + z - p[P_K])
-    st[S_NEG] = max(0.0, st[S_NEG] - z - p[P_K])
+    # a constant warm-up (sigma 0): any departure is a change (|z| = LIMIT)
+    st[S_POS], st[S_NEG] = _chart(st[S_POS], st[S_NEG], x, st[MU0], st[SIGMA], p[P_K])
     mode = p[P_MODE]
     up = st[S_POS] > p[P_H]
     down = st[S_NEG] > p[P_H]
     drift = up if mode == 0.0 else (down if mode == 1.0 else (up or down))
     st[DRIFT_FLAG] = 1.0 if drift else 0.0
     return DRIFT if drift else NONE
+
+
+@lane_kernel
+def _lane(L, P, I, x, i):  # noqa: E741
+    """_step on lane i of a fleet block, without branches; -1 leaves the lane to _step (the
+    reset after a drift)."""
+    keep = L[DRIFT_FLAG, i] != 0.0
+    n = L[N, i] + 1.0
+    warming, end, mean, m2, mu0, sigma = warm_up_lane(L, P, x, i, n)
+    s_pos, s_neg = _chart(L[S_POS, i], L[S_NEG, i], x, L[MU0, i], L[SIGMA, i], P[P_K, i])
+    mode = P[P_MODE, i]
+    drift = (((s_pos > P[P_H, i]) & (mode != 1.0)) | ((s_neg > P[P_H, i]) & (mode != 0.0)))
+    drift = drift & (not warming)
+    put(L, N, i, keep, n)
+    put(L, WARM_MEAN, i, keep | (not warming), mean)
+    put(L, WARM_M2, i, keep | (not warming), m2)
+    put(L, MU0, i, keep, mu0)
+    put(L, SIGMA, i, keep, sigma)
+    put(L, S_POS, i, keep | warming, s_pos)
+    put(L, S_NEG, i, keep | warming, s_neg)
+    put(L, DRIFT_FLAG, i, keep, 1.0 if drift else 0.0)
+    return -1 if keep else (DRIFT if drift else NONE)
 
 
 class CUSUM(Detector, river_base.DriftDetector):
@@ -131,6 +168,7 @@ class CUSUM(Detector, river_base.DriftDetector):
     _param_names = ("k", "h", "mu0", "sigma", "warm_start", "mode")
     _fleet_params = ("k", "h", "mu0", "sigma")
     _n_state = STATE_SIZE
+    _lanes = (_lane, None, None, 0)
     _threshold = Threshold("h", 1, 1.5)
     _statistic = "statistic"
 

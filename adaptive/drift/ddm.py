@@ -23,6 +23,7 @@ from river import base as river_base
 
 from adaptive._checks import check_int, check_number
 from adaptive.drift._drivers import kernel
+from adaptive.drift._soa import lane_kernel, put
 from adaptive.drift.base import (
     DRIFT,
     DRIFT_FLAG,
@@ -37,7 +38,7 @@ from adaptive.drift.base import (
 # An estimate is five consecutive slots, at offset o: n, p (error rate), p_min, s_min, p_min +
 # s_min. The state holds the concept's estimate and the shadow estimate of the optional
 # ``max_concept_size`` restart (RDDM-style).
-N, P, P_MIN, S_MIN, PS_MIN = 0, 1, 2, 3, 4  # offsets within an estimate
+N, RATE, P_MIN, S_MIN, PS_MIN = 0, 1, 2, 3, 4  # offsets within an estimate (RATE: p)
 EST = 2  # the concept's estimate: slots 2..6
 SHADOW = 7  # the shadow estimate: slots 7..11
 STATE_SIZE = SHADOW + 5
@@ -49,7 +50,7 @@ P_MAX_CONCEPT, P_MIN_STABLE = 3, 4  # P_MAX_CONCEPT 0: off
 @kernel
 def _fresh_estimate(st, o):
     st[o + N] = 0.0
-    st[o + P] = 0.0
+    st[o + RATE] = 0.0
     st[o + P_MIN] = np.nan  # River's p_min = None until the warm-up is over
     st[o + S_MIN] = np.nan
     st[o + PS_MIN] = np.inf
@@ -66,9 +67,9 @@ def _init(st, p):
 def _accumulate(st, o, x, warm_start):
     """One value into the estimate at offset o; returns s, the rate's standard deviation."""
     st[o + N] += 1.0
-    st[o + P] += (1.0 / st[o + N]) * (x - st[o + P])  # River's Mean update, same rounding
+    st[o + RATE] += (1.0 / st[o + N]) * (x - st[o + RATE])  # River's Mean update, same rounding
     n = st[o + N]
-    p_i = st[o + P]
+    p_i = st[o + RATE]
     s_i = math.sqrt(p_i * (1.0 - p_i) / n)  # binomial standard deviation of the rate
     if n > warm_start and p_i + s_i <= st[o + PS_MIN]:
         st[o + P_MIN] = p_i
@@ -84,7 +85,7 @@ def _step(st, x, p):
     s_i = _accumulate(st, EST, x, p[P_WARM_START])
     n = st[EST + N]
     if n > p[P_WARM_START]:
-        ps = st[EST + P] + s_i
+        ps = st[EST + RATE] + s_i
         p_min, s_min = st[EST + P_MIN], st[EST + S_MIN]
         st[WARNING_FLAG] = 1.0 if ps > p_min + p[P_WARNING] * s_min else 0.0
         if ps > p_min + p[P_DRIFT] * s_min:
@@ -100,6 +101,33 @@ def _step(st, x, p):
     if st[DRIFT_FLAG] != 0.0:
         return DRIFT
     return WARNING if st[WARNING_FLAG] != 0.0 else NONE
+
+
+@lane_kernel
+def _lane(L, P, I, x, i):  # noqa: E741
+    """_step on lane i of a fleet block without ``max_concept_size``, without branches; -1
+    leaves the lane to _step (the reset after a drift)."""
+    keep = L[DRIFT_FLAG, i] != 0.0
+    o = EST
+    n = L[o + N, i] + 1.0
+    p = L[o + RATE, i] + (1.0 / n) * (x - L[o + RATE, i])
+    s = math.sqrt(p * (1.0 - p) / n)
+    ps = p + s
+    tested = n > P[P_WARM_START, i]
+    new_min = tested & (ps <= L[o + PS_MIN, i])
+    p_min = p if new_min else L[o + P_MIN, i]
+    s_min = s if new_min else L[o + S_MIN, i]
+    warning = tested & (ps > p_min + P[P_WARNING, i] * s_min)
+    drift = tested & (ps > p_min + P[P_DRIFT, i] * s_min)
+    put(L, o + N, i, keep, n)
+    put(L, o + RATE, i, keep, p)
+    put(L, o + P_MIN, i, keep, p_min)
+    put(L, o + S_MIN, i, keep, s_min)
+    put(L, o + PS_MIN, i, keep, ps if new_min else L[o + PS_MIN, i])
+    put(L, DRIFT_FLAG, i, keep, 1.0 if drift else 0.0)
+    w = 0.0 if drift else (1.0 if warning else (0.0 if tested else L[WARNING_FLAG, i]))
+    put(L, WARNING_FLAG, i, keep, w)
+    return -1 if keep else (DRIFT if drift else (WARNING if w != 0.0 else NONE))
 
 
 class DDM(Detector, river_base.BinaryDriftAndWarningDetector):
@@ -152,6 +180,7 @@ class DDM(Detector, river_base.BinaryDriftAndWarningDetector):
     _binary = True
     _has_warning = True
     _n_state = STATE_SIZE
+    _lanes = (_lane, None, None, 0)
     _threshold = Threshold("drift_threshold", 1, 1.25)
 
     @classmethod
@@ -186,6 +215,10 @@ class DDM(Detector, river_base.BinaryDriftAndWarningDetector):
         self._check_nan_policy()
         self._reset()
 
+    def _lane_spec(self):
+        # the RDDM restart is not in the lane kernel: it would leave every lane to _step
+        return None if self.max_concept_size is not None else type(self)._lanes
+
     def _param_row(self) -> np.ndarray:
         return np.array(
             [self.warm_start, self.warning_threshold, self.drift_threshold,
@@ -201,12 +234,12 @@ class DDM(Detector, river_base.BinaryDriftAndWarningDetector):
     @property
     def p(self) -> float:
         """Running error rate of the current concept."""
-        return float(self._row[EST + P])
+        return float(self._row[EST + RATE])
 
     @property
     def s(self) -> float:
         """Binomial standard deviation of the error rate, sqrt(p (1 - p) / n) (0 before data)."""
-        n, p = self._row[EST + N], self._row[EST + P]
+        n, p = self._row[EST + N], self._row[EST + RATE]
         return math.sqrt(p * (1.0 - p) / n) if n > 0 else 0.0
 
     @property

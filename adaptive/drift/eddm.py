@@ -21,6 +21,7 @@ from river import base as river_base
 
 from adaptive._checks import check_int, check_number
 from adaptive.drift._drivers import kernel
+from adaptive.drift._soa import lane_kernel, put
 from adaptive.drift.base import (
     DRIFT,
     DRIFT_FLAG,
@@ -91,6 +92,46 @@ def _step(st, x, p):
     return WARNING if st[WARNING_FLAG] != 0.0 else NONE
 
 
+@lane_kernel
+def _lane(L, P, I, x, i):  # noqa: E741
+    """_step on lane i of a fleet block, without branches. -1 leaves the lane to _step: the
+    reset after a drift, and a tested error whose p' + 2 s' needs River's pow() (a new maximum
+    or a near tie) while sqrt is not exact (var > 0)."""
+    n = L[N, i] + 1.0
+    err = x == 1.0
+    d = n - L[LAST_ERROR, i]
+    k = L[D_COUNT, i] + 1.0
+    mean_old = L[D_MEAN, i]
+    mean = mean_old + (1.0 / k) * (d - mean_old)
+    m2 = L[D_M2, i] + (d - mean_old) * (d - mean)
+    var = m2 / (k - 1.0) if k > 1.0 else 0.0
+    p2s = mean + 2.0 * math.sqrt(var)  # == mean + 2 * var ** 0.5 when var == 0
+    top = L[P2S_MAX, i]
+    level = p2s / top
+    tested = err & (n > P[P_WARM_START, i])
+    tie = ((top <= 0.0) | (level > 1.0 - 1e-12) | (abs(level - P[P_BETA, i]) <= 1e-12)
+           | (abs(level - P[P_ALPHA, i]) <= 1e-12))
+    keep = (L[DRIFT_FLAG, i] != 0.0) | (tested & tie & (var > 0.0))
+    new_max = tested & (p2s > top)
+    n_errors = L[N_ERRORS, i] + 1.0
+    judged = tested & (not new_max) & (n_errors > P[P_WARM_START, i])
+    drift = judged & (level < P[P_BETA, i])
+    warn_on = judged & (not drift) & (level < P[P_ALPHA, i])
+    warn_off = judged & (not drift) & (not (level < P[P_ALPHA, i]))
+    same = keep | (not err)  # a correct value only counts
+    put(L, N, i, keep, n)
+    put(L, N_ERRORS, i, same, n_errors)
+    put(L, D_COUNT, i, same, k)
+    put(L, D_MEAN, i, same, mean)
+    put(L, D_M2, i, same, m2)
+    put(L, LAST_ERROR, i, same, n)
+    put(L, P2S_MAX, i, keep | (not new_max), p2s)
+    put(L, DRIFT_FLAG, i, keep, 1.0 if drift else 0.0)  # River leaves the warning flag
+    w = 1.0 if warn_on else (0.0 if warn_off else L[WARNING_FLAG, i])
+    put(L, WARNING_FLAG, i, keep, w)
+    return -1 if keep else (DRIFT if drift else (WARNING if w != 0.0 else NONE))
+
+
 class EDDM(Detector, river_base.BinaryDriftAndWarningDetector):
     """Early Drift Detection Method (drop-in for ``river.drift.binary.EDDM``).
 
@@ -129,6 +170,7 @@ class EDDM(Detector, river_base.BinaryDriftAndWarningDetector):
     _binary = True
     _has_warning = True
     _n_state = STATE_SIZE
+    _lanes = (_lane, None, None, 0)
     _threshold = Threshold("beta", -1, 1.05)
 
     @classmethod

@@ -27,15 +27,19 @@ from river import base as river_base
 
 from adaptive._checks import check_int, check_number
 from adaptive.drift._drivers import kernel
+from adaptive.drift._soa import lane_kernel, put
 from adaptive.drift._welford import (
     MU0,
     P_MU0,
     P_SIGMA,
     P_WARM_START,
     SIGMA,
+    WARM_M2,
+    WARM_MEAN,
     N,
     estimating,
     warm_up,
+    warm_up_lane,
 )
 from adaptive.drift.base import (
     DRIFT,
@@ -89,6 +93,34 @@ def _step(st, x, p):
     return WARNING if st[WARNING_FLAG] != 0.0 else NONE
 
 
+@lane_kernel
+def _lane(L, P, I, x, i):  # noqa: E741
+    """_step on lane i of a fleet block, without branches; -1 leaves the lane to _step (the
+    reset after a drift)."""
+    keep = L[DRIFT_FLAG, i] != 0.0
+    n = L[N, i] + 1.0
+    warming, end, mean, m2, mu0, sigma = warm_up_lane(L, P, x, i, n)
+    lam = P[P_LAMBDA, i]
+    z = lam * x + (1.0 - lam) * L[Z, i]
+    decay = L[DECAY, i] * ((1.0 - lam) * (1.0 - lam))
+    width = L[SIGMA, i] * math.sqrt(lam / (2.0 - lam) * (1.0 - decay))
+    dev = abs(z - L[MU0, i])
+    drift = (dev > P[P_L, i] * width) & (not warming)
+    warning = (not drift) & (dev > P[P_WARNING_L, i] * width) & (not warming)
+    chart = keep | warming  # the chart's slots keep their values during the warm-up
+    put(L, N, i, keep, n)
+    put(L, WARM_MEAN, i, keep | (not warming), mean)
+    put(L, WARM_M2, i, keep | (not warming), m2)
+    put(L, MU0, i, keep, mu0)
+    put(L, SIGMA, i, keep, sigma)
+    put(L, T, i, chart, L[T, i] + 1.0)
+    put(L, Z, i, keep | (warming & (not end)), mu0 if warming else z)  # the chart starts at mu0
+    put(L, DECAY, i, chart, decay)
+    put(L, DRIFT_FLAG, i, keep, 1.0 if drift else 0.0)
+    put(L, WARNING_FLAG, i, chart, 1.0 if warning else 0.0)
+    return -1 if keep else (DRIFT if drift else (WARNING if warning else NONE))
+
+
 class EWMA(Detector, river_base.DriftAndWarningDetector):
     """EWMA control chart with exact time-varying limits.
 
@@ -127,6 +159,7 @@ class EWMA(Detector, river_base.DriftAndWarningDetector):
     _fleet_params = ("lambda_", "L", "mu0", "sigma")
     _has_warning = True
     _n_state = STATE_SIZE
+    _lanes = (_lane, None, None, 0)
     _threshold = Threshold("L", 1, 1.25)
 
     @classmethod

@@ -25,6 +25,7 @@ from river import base as river_base
 
 from adaptive._checks import check_int, check_number
 from adaptive.drift._drivers import kernel
+from adaptive.drift._soa import lane_kernel, put
 from adaptive.drift.base import DRIFT, DRIFT_FLAG, NONE, Detector, Threshold
 
 # state slots (0, 1: the drift and warning flags; FHDDM never warns)
@@ -80,6 +81,71 @@ def _step(st, x, p):
     st[COUNT] = count
     st[HEAD] = head
     return DRIFT if st[DRIFT_FLAG] != 0.0 else NONE
+
+
+# In a fleet block the window is a shift register of the last W bits written (bit k: the k-th
+# most recent; zeros before the first since the reset), in two uint64 words: W <= 128. The ring
+# slots are a function of it and of HEAD/COUNT (slot (HEAD + COUNT - 1 - k) mod W holds bit k,
+# stale slots included), so a lane converts to and from the row exactly.
+LANE_BITS = 128
+
+
+@lane_kernel
+def _load(L, P, I, i):  # noqa: E741
+    """The ring of lane i as the bit register I[0, i] (newest 64 bits), I[1, i]."""
+    w = np.int64(P[P_WINDOW, i])
+    tail = np.int64(L[HEAD, i]) + np.int64(L[COUNT, i])  # the slot written next
+    lo = np.uint64(0)
+    hi = np.uint64(0)
+    for k in range(w):
+        slot = (tail - 1 - k) % w
+        bit = np.uint64(1) if L[BUF + slot, i] != 0.0 else np.uint64(0)
+        if k < 64:
+            lo |= bit << np.uint64(k)
+        else:
+            hi |= bit << np.uint64(k - 64)
+    I[0, i] = lo
+    I[1, i] = hi
+
+
+@lane_kernel
+def _store(L, P, I, i):  # noqa: E741
+    """The bit register of lane i back into its ring slots."""
+    w = np.int64(P[P_WINDOW, i])
+    tail = np.int64(L[HEAD, i]) + np.int64(L[COUNT, i])
+    for k in range(w):
+        word = I[0, i] if k < 64 else I[1, i]
+        L[BUF + (tail - 1 - k) % w, i] = float((word >> np.uint64(k % 64)) & np.uint64(1))
+
+
+@lane_kernel
+def _lane(L, P, I, x, i):  # noqa: E741
+    """_step on lane i of a fleet block (window as a bit register), without branches; -1 leaves
+    the lane to _step (the reset after a drift)."""
+    keep = L[DRIFT_FLAG, i] != 0.0
+    w = P[P_WINDOW, i]
+    count = L[COUNT, i] + 1.0
+    head = L[HEAD, i]
+    lo = I[0, i]
+    hi = I[1, i]
+    new_lo = (lo << np.uint64(1)) | (np.uint64(1) if x != 0.0 else np.uint64(0))
+    new_hi = (hi << np.uint64(1)) | (lo >> np.uint64(63))
+    oldest = np.int64(w) - 1  # the bit that leaves the window once it is full
+    word = new_lo if oldest < 64 else new_hi
+    leaving = float((word >> np.uint64(oldest & 63)) & np.uint64(1))
+    n_one = L[N_ONE, i] + x
+    full = count == w
+    u = n_one / w
+    u_max = u if (full & (L[U_MAX, i] < u)) else L[U_MAX, i]
+    drift = full & (u_max - u > P[P_EPS, i])
+    I[0, i] = lo if keep else new_lo
+    I[1, i] = hi if keep else new_hi
+    put(L, N_ONE, i, keep, n_one - leaving if full else n_one)
+    put(L, U_MAX, i, keep, u_max)
+    put(L, HEAD, i, keep, (head + 1.0 if head + 1.0 < w else 0.0) if full else head)
+    put(L, COUNT, i, keep, count - 1.0 if full else count)
+    put(L, DRIFT_FLAG, i, keep, 1.0 if drift else 0.0)
+    return -1 if keep else (DRIFT if drift else NONE)
 
 
 class FHDDM(Detector, river_base.BinaryDriftDetector):
@@ -144,6 +210,15 @@ class FHDDM(Detector, river_base.BinaryDriftDetector):
         check_int("short_window_size", short_window_size, 1, sliding_window_size, optional=True)
         self._check_nan_policy()
         self._reset()
+
+    _lanes = (_lane, _load, _store, 2)
+
+    def _lane_spec(self):
+        # the short window's sum over the latest bits, and windows beyond the bit register,
+        # are the row kernel's
+        if self.short_window_size is not None or self.sliding_window_size > LANE_BITS:
+            return None
+        return type(self)._lanes
 
     def _state_size(self) -> int:
         return BUF + int(self.sliding_window_size)

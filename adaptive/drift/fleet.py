@@ -3,6 +3,10 @@
 One compiled kernel call updates every stream: a dense block of values (T, S), or events in
 arrival order ((stream, value) pairs). Each stream's recurrence is the detector's own step
 kernel, so stream s of a fleet and a standalone detector fed the same values agree exactly.
+
+A dense block goes through the detector's lane kernel when it has one (vectorised across
+streams, :mod:`adaptive.drift._soa`), else through the row kernel; either way blocks of streams
+run on threads, ``n_threads`` of them (all the cores by default), with identical results.
 """
 
 from __future__ import annotations
@@ -11,6 +15,7 @@ from typing import Any
 
 import numpy as np
 
+from adaptive.drift import _soa
 from adaptive.drift._drivers import _run_dense, _run_events
 from adaptive.drift.base import (
     DRIFT,
@@ -20,6 +25,7 @@ from adaptive.drift.base import (
     WARNING_FLAG,
     Alarms,
     Detector,
+    accepted_mask,
     as_float_array,
     check_state_header,
     validate_values,
@@ -38,6 +44,12 @@ class Fleet:
     **params
         Per-stream values, shape (S,), for the parameters in the detector's ``_fleet_params``
         (for example ``threshold``); the others are shared.
+
+    Attributes
+    ----------
+    n_threads
+        Threads a dense update may use (None: every core this process may run on; 1: the
+        calling thread only). Results do not depend on it.
 
     Examples
     --------
@@ -61,6 +73,7 @@ class Fleet:
         self._state = np.zeros((0, detector._state_size()), dtype=np.float64)  # (S, F)
         self._params = np.zeros((0, detector._param_row().size), dtype=np.float64)  # (S, P)
         self.n_skipped = np.zeros(0, dtype=np.int64)  # (S,)
+        self.n_threads: int | None = None
         self.add_streams(int(n_streams), **params)
 
     @property
@@ -146,17 +159,54 @@ class Fleet:
                 f"values must have shape ({self.n_streams},) or (T, {self.n_streams}), "
                 f"got {arr.shape}"
             )
-        who = type(self.detector).__name__
-        n_bad = validate_values(arr2, self.nan_policy, self.detector._binary, who)
-        codes = np.zeros(arr2.shape, dtype=np.int8)
-        _run_dense(type(self.detector)._step, self._state, self._params, arr2, codes)
-        if n_bad:  # per-stream counts only when something was skipped (a second full pass)
-            self.n_skipped += arr2.shape[0] - np.isfinite(arr2).sum(axis=0)
+        spec = self.detector._lane_spec()
+        if spec is not None:
+            drift, warning = self._update_lanes(spec, arr2)
+        else:
+            drift, warning = self._update_rows(arr2)
         if output == "pairs":
-            return Alarms(np.argwhere(codes == DRIFT), np.argwhere(codes == WARNING))
+            return Alarms(np.argwhere(drift), np.argwhere(warning))
         if single:
-            codes = codes[0]
-        return Alarms(codes == DRIFT, codes == WARNING)
+            drift, warning = drift[0], warning[0]
+        return Alarms(drift, warning)
+
+    def _check(self, arr: np.ndarray) -> int:
+        """validate_values for this fleet's detector: raises on refused values, else counts."""
+        det = self.detector
+        return validate_values(arr, self.nan_policy, det._binary, type(det).__name__,
+                               det._max_abs)
+
+    def _update_lanes(self, spec, arr2: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """The vectorised path: bad values are counted by the kernel, which writes a new state;
+        it replaces the old one only if nothing had to be refused."""
+        det = self.detector
+        new, drift, warning, skipped, invalid = _soa.run(
+            spec, type(det)._step, self._state, self._params, np.ascontiguousarray(arr2),
+            det._max_abs, det._binary, det._has_warning, getattr(self, "n_threads", None))
+        if invalid or (skipped.any() and self.nan_policy != "skip"):
+            self._check(arr2)  # raises, naming the first bad value; the state is untouched
+        self._state[...] = new
+        self.n_skipped += skipped
+        return drift, warning
+
+    def _update_rows(self, arr2: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """The row kernel over blocks of streams, one block per thread."""
+        n_bad = self._check(arr2)
+        codes = np.zeros(arr2.shape, dtype=np.int8)
+        step, max_abs = type(self.detector)._step, self.detector._max_abs
+        n_threads = getattr(self, "n_threads", None)
+        parts = _soa.split(self.n_streams, _soa.default_threads() if n_threads is None
+                           else n_threads) if arr2.size >= _soa.MIN_PARALLEL else []
+        if len(parts) <= 1:
+            _run_dense(step, self._state, self._params, arr2, codes, max_abs)
+        else:
+            jobs = [_soa.pool().submit(_run_dense, step, self._state[a:b], self._params[a:b],
+                                       arr2[:, a:b], codes[:, a:b], max_abs) for a, b in parts]
+            for job in jobs:
+                job.result()
+        if n_bad:  # per-stream counts only when something was skipped (a second full pass)
+            self.n_skipped += arr2.shape[0] - accepted_mask(arr2, max_abs).sum(axis=0)
+        return codes == DRIFT, codes == WARNING
 
     def update_events(self, streams: Any, values: Any) -> Alarms:
         """Feed events in arrival order: ``values[k]`` goes to stream ``streams[k]``.
@@ -172,13 +222,13 @@ class Fleet:
         if idx.size and (not np.issubdtype(idx.dtype, np.integer) or idx.min() < 0
                          or idx.max() >= self.n_streams):
             raise ValueError(f"streams must be integers in [0, {self.n_streams}), got {idx}")
-        n_bad = validate_values(arr, self.nan_policy, self.detector._binary,
-                                 type(self.detector).__name__)
+        n_bad = self._check(arr)
         codes = np.zeros(arr.shape[0], dtype=np.int8)
+        max_abs = self.detector._max_abs
         _run_events(type(self.detector)._step, self._state, self._params, idx.astype(np.int64), arr,
-                    codes)
+                    codes, max_abs)
         if n_bad:
-            np.add.at(self.n_skipped, idx[~np.isfinite(arr)], 1)
+            np.add.at(self.n_skipped, idx[~accepted_mask(arr, max_abs)], 1)
         return Alarms(np.flatnonzero(codes == DRIFT), np.flatnonzero(codes == WARNING))
 
     def _cast_param(self, name: str, v: float) -> Any:

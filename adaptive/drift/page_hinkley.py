@@ -16,7 +16,8 @@ from river import base as river_base
 
 from adaptive._checks import check_choice, check_int, check_number
 from adaptive.drift._drivers import kernel
-from adaptive.drift.base import DRIFT, DRIFT_FLAG, NONE, Detector, Threshold
+from adaptive.drift._soa import lane_kernel, put
+from adaptive.drift.base import DRIFT, DRIFT_FLAG, MAX_ABS_INPUT, NONE, Detector, Threshold
 
 MODES = ("up", "down", "both")
 # state slots (0, 1: the drift and warning flags)
@@ -55,6 +56,32 @@ def _step(st, x, p):
         drift = up if mode == 0.0 else (down if mode == 1.0 else (up or down))
         st[DRIFT_FLAG] = 1.0 if drift else 0.0
     return DRIFT if st[DRIFT_FLAG] != 0.0 else NONE
+
+
+@lane_kernel
+def _lane(L, P, I, x, i):  # noqa: E741
+    """_step on lane i of a fleet block (L[slot, i], P[param, i]), without branches; -1 leaves
+    the lane to _step (the reset after a drift)."""
+    keep = L[DRIFT_FLAG, i] != 0.0
+    n = L[N, i] + 1.0
+    mean = L[MEAN, i] + (1.0 / n) * (x - L[MEAN, i])
+    dev = x - mean
+    s_inc = P[P_ALPHA, i] * L[SUM_INC, i] + dev - P[P_DELTA, i]
+    s_dec = P[P_ALPHA, i] * L[SUM_DEC, i] + dev + P[P_DELTA, i]
+    min_inc = s_inc if s_inc < L[MIN_INC, i] else L[MIN_INC, i]
+    max_dec = s_dec if s_dec > L[MAX_DEC, i] else L[MAX_DEC, i]
+    up = s_inc - min_inc > P[P_THRESHOLD, i]
+    down = max_dec - s_dec > P[P_THRESHOLD, i]
+    mode = P[P_MODE, i]
+    drift = ((up & (mode != 1.0)) | (down & (mode != 0.0))) & (n >= P[P_MIN_INSTANCES, i])
+    put(L, N, i, keep, n)
+    put(L, MEAN, i, keep, mean)
+    put(L, SUM_INC, i, keep, s_inc)
+    put(L, SUM_DEC, i, keep, s_dec)
+    put(L, MIN_INC, i, keep, min_inc)
+    put(L, MAX_DEC, i, keep, max_dec)
+    put(L, DRIFT_FLAG, i, keep, 1.0 if drift else 0.0)
+    return -1 if keep else (DRIFT if drift else NONE)
 
 
 class PageHinkley(Detector, river_base.DriftDetector):
@@ -96,6 +123,7 @@ class PageHinkley(Detector, river_base.DriftDetector):
     _param_names = ("min_instances", "delta", "threshold", "alpha", "mode")
     _fleet_params = ("min_instances", "delta", "threshold", "alpha")
     _n_state = STATE_SIZE
+    _lanes = (_lane, None, None, 0)
     _threshold = Threshold("threshold", 1, 1.5)
     _statistic = "statistic"
 
@@ -121,7 +149,7 @@ class PageHinkley(Detector, river_base.DriftDetector):
         self.mode = mode
         self.nan_policy = nan_policy
         check_int("min_instances", min_instances, 1)
-        check_number("delta", delta, 0, low_open=False)
+        check_number("delta", delta, 0, MAX_ABS_INPUT, low_open=False)
         check_number("threshold", threshold, 0)
         check_number("alpha", alpha, 0, 1)
         check_choice("mode", mode, MODES)
