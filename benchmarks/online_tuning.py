@@ -12,6 +12,11 @@ the qualifying settings the default is the one with the highest mean post-drift 
 ``static`` on the streams with change points; ties (within 0.1 point) go to the cheaper one
 (higher samples/s).
 
+Added after the run, before any held-out number was seen: a setting whose detector signals while
+a model is only learning is excluded, as the issue asks adaptation to react to degradation, not
+learning. DDM does (19 warnings in samples 65-91 of a model learning from scratch in
+``tests/adaptive/test_online_race.py``); HDDM_W one-sided does not. ``EXCLUDED`` lists it.
+
 Run: ``nice .venv/bin/python benchmarks/online_tuning.py`` (writes
 ``benchmarks/results/online_tuning.{json,md}``); ``--variants`` / ``--streams`` / ``--n`` shrink
 it.
@@ -60,6 +65,9 @@ VARIANTS = {
     "hddm_w+fork_margin0": ("hddm_w", _race(margin=0.0)),
     "ddm+fork": ("ddm", _race()),
 }
+
+
+EXCLUDED = {"ddm+fork": "DDM warns while a model learns from scratch (see the docstring)"}
 
 
 def learner(variant: str, stream, n_features: int, seed: int):
@@ -120,7 +128,8 @@ def rank(runs: list[dict]) -> dict:
                     "post_gain": float(np.mean(posts)) if posts else float("nan"),
                     "gaps": gaps, "samples_per_cpu_s": float(np.mean(
                         [r["models"][v]["samples_per_cpu_s"] for r in runs]))}
-    ok = {v: t for v, t in table.items() if v != "static" and t["worst_gap"] >= -0.5}
+    ok = {v: t for v, t in table.items()
+          if v != "static" and t["worst_gap"] >= -0.5 and v not in EXCLUDED}
     best = max(ok, key=lambda v: (round(ok[v]["post_gain"], 1), ok[v]["samples_per_cpu_s"]),
                default=None)
     return {"table": table, "qualifying": sorted(ok), "chosen": best}
@@ -141,8 +150,10 @@ def main(argv: list[str] | None = None) -> None:
     torch.set_num_threads(1)
     start = time.perf_counter()
     if args.merge:
-        runs = [r for f in args.merge for r in json.loads(pathlib.Path(f).read_text())["runs"]]
+        parts = [json.loads(pathlib.Path(f).read_text()) for f in args.merge]
+        runs = [r for p in parts for r in p["runs"]]
         args.streams = list(by_stream(runs))
+        start -= max(p["seconds"] for p in parts)  # the parts ran side by side
     else:
         runs = run(variants, args.streams, args.n, args.seeds)
     ranking = rank(runs)
@@ -162,6 +173,7 @@ def main(argv: list[str] | None = None) -> None:
                   f"{t['post_gain']:+.2f} | {t['samples_per_cpu_s']:,.0f} | "
                   + " ".join(f"{g:+.2f}" for g in t["gaps"]) + " |")
     md += ["", f"Streams in order: {list(by_stream(runs))}.", "",
+           f"Excluded (added after the run, see the script's docstring): {EXCLUDED}.", "",
            f"Qualifying (never more than 0.5 point below static): {ranking['qualifying']}; "
            f"chosen: **{ranking['chosen']}**.", "",
            f"torch {torch.__version__}; {platform.machine()}; 1 thread; "

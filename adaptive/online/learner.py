@@ -76,8 +76,8 @@ class OnlineLearner(Predicting, Learning, river_base.Estimator):
     detector
         A detector with River's interface (``update(x)``, ``drift_detected``,
         ``warning_detected``), fed the per-sample ``signal``; None for no detection.
-        ``"default"``: a one-sided :class:`~adaptive.HDDM_W` that reacts to an *increase* of the
-        error only (see :mod:`adaptive.online.defaults` for how it was chosen).
+        ``"default"``: a one-sided :class:`~adaptive.HDDM_W`, which reacts to an *increase* of
+        the error only (see :mod:`adaptive.online.defaults` for how it was chosen).
     signal
         ``"loss"`` (per-sample loss), ``"error"`` (0/1 error; absolute error for regression) or
         ``"auto"`` (the 0/1 error of a classifier; for a regressor, 1 when a sample's absolute
