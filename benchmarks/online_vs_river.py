@@ -86,7 +86,8 @@ def ours(stream: Stream, n_features: int, seed: int, adapt: bool):
     opt = torch.optim.Adam(model.parameters(), lr=LR, fused=FUSED and not BEFORE)
     kw = {} if adapt else {"detector": None, "policies": ()}
     if adapt and BEFORE:
-        from adaptive import ADWIN
+        # the layout before issue 10 (the --before run used a checkout of that commit)
+        from adaptive import ADWIN  # noqa: I001
         from adaptive.policies import LRBoost, ResetMoments, WindowRetrain
 
         kw = dict(detector=ADWIN(), signal="error", memory=512,
@@ -220,7 +221,7 @@ def label_free(seed: int, n_train: int = 6000, n_shift: int = 4000) -> dict:
     from river.datasets import synth
 
     from adaptive import Fleet, OnlineLearner, PageHinkley
-    from adaptive.policies import TENT, BNRefresh
+    from adaptive.online.policies import TENT, BNRefresh
 
     items = list(synth.Hyperplane(seed=seed, n_features=10, noise_percentage=0.0)
                  .take(n_train + n_shift))
