@@ -15,6 +15,7 @@ from typing import Any
 
 from adaptive.calibration import (
     ArlEstimate,
+    CalibrationError,
     CalibrationResult,
     Report,
     calibrate,
@@ -25,6 +26,7 @@ from adaptive.calibration import (
 )
 from adaptive.drift import (
     ADWIN,
+    BOCPD,
     CUSUM,
     DDM,
     EDDM,
@@ -38,7 +40,10 @@ from adaptive.drift import (
     Alarms,
     Detector,
     Fleet,
+    MeanScaleCUSUM,
     PageHinkley,
+    ScaleCUSUM,
+    ScaleFree,
 )
 from adaptive.online.prequential_eval import PrequentialResult, prequential
 
@@ -62,7 +67,9 @@ __all__ = [
     "ADWIN",
     "Alarms",
     "ArlEstimate",
+    "BOCPD",
     "CUSUM",
+    "CalibrationError",
     "CalibrationResult",
     "DDM",
     "Detector",
@@ -75,11 +82,14 @@ __all__ = [
     "HDDM_A",
     "HDDM_W",
     "KSWIN",
+    "MeanScaleCUSUM",
     "OnlineLearner",
     "PageHinkley",
     "Policy",
     "PrequentialResult",
     "Report",
+    "ScaleCUSUM",
+    "ScaleFree",
     "SensorMonitor",
     "TorchFleet",
     "calibrate",

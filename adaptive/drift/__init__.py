@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from adaptive.drift.adwin import ADWIN
 from adaptive.drift.base import Alarms, Detector, Threshold
+from adaptive.drift.bocpd import BOCPD
 from adaptive.drift.cusum import CUSUM
 from adaptive.drift.ddm import DDM
 from adaptive.drift.eddm import EDDM
@@ -18,11 +19,15 @@ from adaptive.drift.fleet import Fleet
 from adaptive.drift.hddm_a import HDDM_A, HDDMA
 from adaptive.drift.hddm_w import HDDM_W, HDDMW
 from adaptive.drift.kswin import KSWIN
+from adaptive.drift.mean_scale import MeanScaleCUSUM
 from adaptive.drift.page_hinkley import PageHinkley
+from adaptive.drift.scale_cusum import ScaleCUSUM
+from adaptive.drift.scale_free import ScaleFree
 
 __all__ = [
     "ADWIN",
     "Alarms",
+    "BOCPD",
     "CUSUM",
     "DDM",
     "DETECTORS",
@@ -36,7 +41,10 @@ __all__ = [
     "HDDM_A",
     "HDDM_W",
     "KSWIN",
+    "MeanScaleCUSUM",
     "PageHinkley",
+    "ScaleCUSUM",
+    "ScaleFree",
     "Threshold",
 ]
 
