@@ -10,10 +10,11 @@ from adaptive.calibration.evaluation import (
     evaluate_detector,
     pool_reports,
 )
-from adaptive.calibration.threshold_search import CalibrationResult, calibrate
+from adaptive.calibration.threshold_search import CalibrationError, CalibrationResult, calibrate
 
 __all__ = [
     "ArlEstimate",
+    "CalibrationError",
     "CalibrationResult",
     "Report",
     "calibrate",

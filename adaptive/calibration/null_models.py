@@ -3,8 +3,9 @@
 Two kinds of generators:
 
 - *null* (in-control) values for many streams at once, shape (S, T), from a Gaussian or
-  Bernoulli model or by bootstrap (i.i.d. resampling with replacement) from a reference sample:
-  what :func:`adaptive.calibrate` simulates false alarms on;
+  Bernoulli model or by a sieve bootstrap from a reference sample (i.i.d. resampling when the
+  reference shows no serial correlation, AR residuals resampled otherwise): what
+  :func:`adaptive.calibrate` simulates false alarms on;
 - single streams with known change points (abrupt, or gradual as ``(start, end)`` pairs):
   a Gaussian mean shift and a Bernoulli error-rate shift, for :mod:`adaptive.evaluate`.
 
@@ -15,11 +16,13 @@ level linearly from the old value (at ``start``) to the new one (reached at ``en
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 import numpy as np
 
 from adaptive._checks import check_int
+from adaptive.drift._drivers import kernel
 
 MODELS = ("gaussian", "bernoulli")
 _MODEL_KEYS = {"gaussian": ("loc", "scale"), "bernoulli": ("p",)}
@@ -66,6 +69,176 @@ def check_reference(reference: Any, min_size: int = 30) -> np.ndarray:
     return ref
 
 
+_MAX_AR_ORDER = 10
+_BURN_IN = 200  # values an AR stream runs before it is used (the start-up transient fades)
+
+
+def ar_order(reference: np.ndarray) -> tuple[int, np.ndarray]:
+    """The AR order of a reference by BIC (Yule-Walker, Levinson-Durbin) and its coefficients.
+
+    Orders 0 .. min(10, n // 10) are compared; order 0 (no autocorrelation) unless a longer
+    model lowers ``n log(innovation variance) + p log(n)``.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> rng = np.random.default_rng(0)
+    >>> e = rng.normal(size=3000)
+    >>> ar_order(e)[0]
+    0
+    >>> x = np.zeros(3000)
+    >>> for t in range(1, 3000):
+    ...     x[t] = 0.5 * x[t - 1] + e[t]
+    >>> p, phi = ar_order(x)
+    >>> p, round(float(phi[0]), 2)
+    (1, 0.5)
+    """
+    n = reference.size
+    x = reference - reference.mean()
+    max_p = min(_MAX_AR_ORDER, n // 10)
+    acov = np.array([x[: n - k] @ x[k:] / n for k in range(max_p + 1)])  # (max_p + 1,)
+    if not acov[0] > 0:
+        return 0, np.zeros(0)
+    best, best_phi, phi, var = n * math.log(acov[0]), np.zeros(0), np.zeros(0), acov[0]
+    best_p = 0
+    for p in range(1, max_p + 1):  # Levinson-Durbin: phi of order p from order p - 1
+        k = (acov[p] - phi @ acov[1:p][::-1]) / var
+        phi = np.concatenate([phi - k * phi[::-1], [k]])
+        var *= 1.0 - k * k
+        if not var > 0:
+            break
+        bic = n * math.log(var) + p * math.log(n)
+        if bic < best:
+            best, best_phi, best_p = bic, phi.copy(), p
+    return best_p, best_phi
+
+
+@kernel
+def _ar_paths(phi, mean, innovations, burn, out):
+    """out (S, T) <- mean + AR(phi) driven by innovations (S, burn + T), after burn values."""
+    p = phi.shape[0]
+    n_streams, n_total = innovations.shape
+    hist = np.zeros(p)
+    for s in range(n_streams):
+        hist[:] = 0.0  # hist[i]: the centred value i + 1 steps back
+        for t in range(n_total):
+            v = innovations[s, t]
+            for i in range(p):
+                v += phi[i] * hist[i]
+            for i in range(p - 1, 0, -1):
+                hist[i] = hist[i - 1]
+            hist[0] = v
+            if t >= burn:
+                out[s, t - burn] = mean + v
+
+
+_TAIL_Q = 0.02  # a tail: the values beyond the 2% / 98% quantiles of the reference
+_MIN_EXCEED = 20  # fewer values than this in a tail: resample it as it is
+
+
+def gpd_tail(exceedances: np.ndarray) -> tuple[float, float] | None:
+    """(shape xi, scale) of a generalised Pareto fit to positive exceedances, when the tail is
+    heavy (0 < xi < 1), else None (probability weighted moments, Hosking & Wallis 1987).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> y = np.random.default_rng(0).pareto(3.0, 20_000)  # Lomax(3): GPD, xi = scale = 1/3
+    >>> xi, scale = gpd_tail(y)
+    >>> round(xi, 2), round(scale, 2)
+    (0.33, 0.33)
+    """
+    y = np.sort(exceedances)
+    n = y.size
+    if n < _MIN_EXCEED:
+        return None
+    a0 = float(y.mean())
+    a1 = float(np.mean((1.0 - (np.arange(1, n + 1) - 0.35) / n) * y))  # E[y (1 - F(y))]
+    d = a0 - 2.0 * a1
+    if not d > 0:
+        return None
+    xi, scale = 2.0 - a0 / d, 2.0 * a0 * a1 / d
+    return (xi, scale) if 0.0 < xi < 1.0 and scale > 0 else None
+
+
+def resample(sample: np.ndarray, rng: np.random.Generator, size: tuple[int, int]) -> np.ndarray:
+    """Draws with replacement from sample; a heavy tail is extended beyond the sample.
+
+    A finite sample has a largest value, a heavy-tailed process has none: at a target ARL0
+    near the sample size the rare values beyond it decide the false alarms of a chart. Each
+    tail (beyond the 2% / 98% quantiles, when it holds at least 20 values) whose generalised
+    Pareto fit is heavy (:func:`gpd_tail`) is redrawn from that fit; light tails are resampled
+    as they are.
+    """
+    out = sample[rng.integers(0, sample.size, size=size)]
+    if sample.size * _TAIL_Q < _MIN_EXCEED:
+        return out
+    for sign in (1.0, -1.0):
+        s = sign * sample
+        u = float(np.quantile(s, 1.0 - _TAIL_Q))
+        fit = gpd_tail(s[s > u] - u)
+        hit = sign * out > u
+        if fit is None or not hit.any():
+            continue
+        xi, scale = fit
+        v = rng.random(int(hit.sum()))
+        out[hit] = sign * (u + scale / xi * (v ** -xi - 1.0))
+    return out
+
+
+def markov_rates(reference: np.ndarray) -> tuple[float, float] | None:
+    """P(1 | 0), P(1 | 1) of a 0/1 reference when a two-state Markov chain beats i.i.d. draws
+    by BIC (one more parameter), else None.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> markov_rates(np.array([0.0, 1.0] * 50)) is not None  # strictly alternating
+    True
+    >>> markov_rates((np.random.default_rng(0).random(2000) < 0.3).astype(float)) is None
+    True
+    """
+    a, b = reference[:-1], reference[1:]
+    n = b.size
+    counts = np.array([[np.sum((a == i) & (b == j)) for j in (0, 1)] for i in (0, 1)])  # (2, 2)
+
+    def loglik(table: np.ndarray) -> float:
+        tot = table.sum(axis=-1, keepdims=True)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            terms = np.where(table > 0, table * np.log(table / tot), 0.0)
+        return float(terms.sum())
+
+    markov = loglik(counts)
+    iid = loglik(counts.sum(axis=0))
+    if not (-2 * markov + 2 * math.log(n) < -2 * iid + math.log(n)) or counts.sum(1).min() == 0:
+        return None
+    return counts[0, 1] / counts[0].sum(), counts[1, 1] / counts[1].sum()
+
+
+def _binary_bootstrap(ref: np.ndarray, rng: np.random.Generator,
+                      shape: tuple[int, int]) -> np.ndarray:
+    """0/1 null values: i.i.d. from the reference, or its fitted two-state Markov chain."""
+    rates = markov_rates(ref)
+    if rates is None:
+        return ref[rng.integers(0, ref.size, size=shape)]
+    p01, p11 = rates
+    u = rng.random((shape[0], shape[1] + _BURN_IN))
+    out = np.empty(shape)
+    _markov_paths(p01, p11, u, _BURN_IN, out)
+    return out
+
+
+@kernel
+def _markov_paths(p01, p11, u, burn, out):
+    """out (S, T) <- a 0/1 chain with P(1 | 0) = p01, P(1 | 1) = p11, after burn steps."""
+    for s in range(u.shape[0]):
+        x = 0.0
+        for t in range(u.shape[1]):
+            x = 1.0 if u[s, t] < (p11 if x == 1.0 else p01) else 0.0
+            if t >= burn:
+                out[s, t - burn] = x
+
+
 def null_values(
     n_streams: int,
     n_steps: int,
@@ -77,21 +250,40 @@ def null_values(
 ) -> np.ndarray:
     """In-control values for ``n_streams`` independent streams, shape (S, T), float64.
 
-    With a ``reference`` sample, values are drawn i.i.d. from it with replacement (bootstrap);
-    otherwise from the model: ``"gaussian"`` (``loc``, ``scale``) or ``"bernoulli"`` (``p``,
-    values 0.0/1.0).
+    With a ``reference`` sample, values are drawn from it by a sieve bootstrap: the reference's
+    autoregressive order is chosen by BIC (:func:`ar_order`); at order 0 values are drawn i.i.d.
+    from it with replacement (the plain bootstrap), otherwise its centred AR residuals are
+    drawn i.i.d. and run through the fitted AR recursion, so serial correlation in the
+    reference (which shortens the run lengths of CUSUM-type sums) is kept in the null streams,
+    and so are heavy tails (extended beyond the reference by :func:`resample`). A 0/1 reference
+    stays 0/1: i.i.d. draws, or its fitted two-state
+    Markov chain when that fits better by BIC (:func:`markov_rates`). Without a reference,
+    from the model: ``"gaussian"`` (``loc``, ``scale``) or ``"bernoulli"`` (``p``, values
+    0.0/1.0).
 
     Examples
     --------
     >>> import numpy as np
     >>> null_values(2, 4, np.random.default_rng(0), model="bernoulli", model_params={"p": 0.5})
-    array([[1., 0., 0., 0.],
-           [1., 1., 1., 1.]])
+    array([[0., 1., 1., 1.],
+           [0., 0., 0., 0.]])
     """
     shape = (int(n_streams), int(n_steps))
     if reference is not None:
         ref = check_reference(reference)
-        return ref[rng.integers(0, ref.size, size=shape)]
+        if np.isin(ref, (0.0, 1.0)).all():
+            return _binary_bootstrap(ref, rng, shape)
+        p, phi = ar_order(ref)
+        if p == 0:
+            return resample(ref, rng, shape)
+        mean = float(ref.mean())
+        x = ref - mean
+        resid = x[p:] - np.stack([x[p - i - 1: ref.size - i - 1] for i in range(p)], 1) @ phi
+        resid -= resid.mean()
+        innovations = resample(resid, rng, (shape[0], shape[1] + _BURN_IN))
+        out = np.empty(shape)
+        _ar_paths(phi, mean, innovations, _BURN_IN, out)
+        return out
     params = check_model(model, model_params)
     if model == "gaussian":
         out = rng.standard_normal(shape)  # (S, T)

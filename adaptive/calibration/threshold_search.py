@@ -18,12 +18,18 @@ fit averages their noise instead of trusting the last one. All candidates of a r
 same null values (common random numbers), so their estimates are ordered like the true ARL0s up
 to small noise. The calibrated value's ARL0 is then re-estimated on fresh streams with the full
 budget, and that estimate is what the result reports.
+
+The promise. The result's interval always contains the target: when the refined value's fresh
+estimate misses it (ARL0 jumps as the value varies, a noisy fit), the search steps outward to
+the closest values confidently below and above the target, then bisects between them, each
+candidate on fresh streams with the full budget; if the two meet without an interval that
+holds the target, :class:`CalibrationError` says so and names both. It never returns a value
+whose estimate is off the target.
 """
 
 from __future__ import annotations
 
 import math
-import warnings
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -41,6 +47,7 @@ from adaptive.drift.base import Detector, Threshold
 
 _G0, _G = 9, 5  # grid sizes: bracketing round, first refinement round (then 3)
 _MAX_EXTEND, _MAX_ROUNDS = 8, 5
+_MAX_SETTLE = 12  # fresh-stream steps when the refined value's interval misses the target
 
 
 @dataclass(frozen=True)
@@ -75,12 +82,23 @@ class CalibrationResult:
 
     @property
     def on_target(self) -> bool:
-        """Whether the confidence interval of the achieved ARL0 contains the target.
-
-        False typically means ARL0 jumps over the target as the parameter varies (discrete
-        statistics, e.g. KSWIN on 0/1 data); :func:`calibrate` then warns.
-        """
+        """Whether the confidence interval of the achieved ARL0 contains the target (always
+        True for a result of :func:`calibrate`, which raises :class:`CalibrationError` else)."""
         return self.estimate.ci_low <= self.target_arl0 <= self.estimate.ci_high
+
+
+class CalibrationError(ValueError):
+    """No value with an ARL0 interval around the target was found between the closest two.
+
+    ``below`` and ``above`` are ``(value, ArlEstimate)`` of the closest values found whose
+    ARL0 is confidently below and above the target (estimated on fresh streams); ARL0 jumps
+    over the target between them, or the budget cannot resolve it.
+    """
+
+    def __init__(self, message: str, below: tuple[float, ArlEstimate],
+                 above: tuple[float, ArlEstimate]):
+        super().__init__(message)
+        self.below, self.above = below, above
 
 
 def _resolve_param(detector: Detector, param: str | None) -> Threshold:
@@ -257,6 +275,60 @@ def _refine(search: _Search, grid: np.ndarray, y: np.ndarray, i: int, direction:
     return x_hat, rnd
 
 
+def _side(est: ArlEstimate, target: float) -> int:
+    """-1 if the ARL0 interval lies below the target, +1 above, 0 if it contains it."""
+    return -1 if est.ci_high < target else (1 if est.ci_low > target else 0)
+
+
+def _settle(name: str, x0: float, est0: ArlEstimate, target: float, direction: int,
+            factor: float, fresh) -> tuple[Detector, float, ArlEstimate, int]:
+    """From a value whose interval misses the target: find one whose interval holds it.
+
+    Every candidate is estimated on fresh streams with the full budget (``fresh(value)`` ->
+    (detector or None if invalid, estimate)). Keeps the closest value confidently below and
+    the closest confidently above the target; steps outward (doubling, in log value) until it
+    has both, then bisects between them. Raises :class:`CalibrationError` with the two closest
+    values when they meet (ARL0 jumps over the target) or the steps run out.
+    """
+    sides: dict[int, tuple[float, ArlEstimate] | None] = {-1: None, 1: None}
+
+    def note(x: float, est: ArlEstimate) -> None:
+        s = _side(est, target)  # closest to the target: the largest -s * direction * x
+        if sides[s] is None or -s * direction * x > -s * direction * sides[s][0]:
+            sides[s] = (x, est)
+
+    note(math.log(x0), est0)
+    step = math.log(factor)
+    for i in range(_MAX_SETTLE):
+        lo, hi = sides[-1], sides[1]
+        if lo is not None and hi is not None:
+            if abs(hi[0] - lo[0]) <= 1e-9 * max(1.0, abs(lo[0])):
+                break
+            x = 0.5 * (lo[0] + hi[0])
+        else:
+            x = (lo or hi)[0] + (1 if lo is not None else -1) * direction * step
+            step *= 2.0
+        det, est = fresh(math.exp(x))
+        if det is None:  # outside the parameter's valid range: no value on that side
+            break
+        if _side(est, target) == 0:
+            return det, math.exp(x), est, i + 1
+        note(x, est)
+
+    def show(side):
+        if side is None:
+            return "none found"
+        x, e = side
+        return f"{name}={math.exp(x):.6g} (ARL0 {e.arl0:.4g}, CI {e.ci_low:.4g}-{e.ci_high:.4g})"
+
+    raise CalibrationError(
+        f"target_arl0={target:g} not reached: no {name} found whose ARL0 interval contains it "
+        f"(ARL0 jumps over the target, or the budget is too small for the spread of the run "
+        f"lengths). Closest below: {show(sides[-1])}; closest above: {show(sides[1])}",
+        below=None if sides[-1] is None else (math.exp(sides[-1][0]), sides[-1][1]),
+        above=None if sides[1] is None else (math.exp(sides[1][0]), sides[1][1]))
+
+
 def calibrate(
     detector: Detector,
     *,
@@ -285,7 +357,11 @@ def calibrate(
         ``EDDM.beta``, ``FHDDM.confidence_level``, ``HDDM_A/HDDM_W.drift_confidence``). It
         must be a positive real parameter that may vary per stream of a :class:`Fleet`.
     reference, model, model_params
-        The null data, as in :func:`estimate_arl0`.
+        The null data, as in :func:`estimate_arl0` (a reference is resampled by a sieve
+        bootstrap that keeps its serial correlation and extends a heavy tail:
+        :func:`~adaptive.calibration.null_models.null_values`). For heavy-tailed data give a
+        reference of about 10 x ``target_arl0`` values: the promise below holds for the
+        reference's null model, and a short sample says little about values rarer than it.
     n_streams, max_steps
         Full simulation budget per candidate value: ``n_streams`` streams of ``max_steps``
         values (default ``5 * target_arl0``), about ``n_streams * max_steps / target_arl0``
@@ -300,6 +376,8 @@ def calibrate(
         Relative tolerance on ARL0: refining stops when, after at least two full-budget rounds,
         the predicted value moves by less than a factor ``1 + tol`` in ARL0 (at most 5
         refinement rounds).
+    level
+        Confidence level of the reported interval.
 
     Returns
     -------
@@ -308,12 +386,13 @@ def calibrate(
 
     Raises
     ------
+    CalibrationError
+        (a ValueError) No value was found whose ARL0 interval contains the target; it names
+        the closest values found below and above (``.below``, ``.above``).
     ValueError
         Bad input (naming the argument), or a target the parameter cannot reach within its
         valid range (for example ``ADWIN`` on Gaussian data: ARL0 stays above about 1,000 as
         ``delta`` approaches 1).
-    level
-        Confidence level of the reported interval.
 
     Examples
     --------
@@ -325,7 +404,7 @@ def calibrate(
     True
     >>> res.detector.threshold == res.value
     True
-    """
+    """  # noqa: E501
     det = _check_detector(detector)
     if isinstance(target_arl0, bool) or not isinstance(target_arl0, (int, float, np.number)) \
             or not (math.isfinite(target_arl0) and target_arl0 > 1):
@@ -344,24 +423,26 @@ def calibrate(
     grid, y, i, direction = _bracket(search, direction, factor, target_arl0)
     x_hat, rnd = _refine(search, grid, y, i, direction, log_t, tol)
     value = float(math.exp(x_hat))
-    if _valid(det, name, np.array([value])).size == 0:
+    final_seqs = iter(final_seq.spawn(_MAX_SETTLE + 1))
+
+    def fresh(v: float) -> tuple[Detector | None, ArlEstimate | None]:
+        if _valid(det, name, np.array([v])).size == 0:
+            return None, None
+        d = det._fresh(**{name: v})
+        alarms = _simulate_grid(d, name, np.array([v]), null, int(n_streams), int(max_steps),
+                                next(final_seqs))
+        search.n_simulated += alarms.size * int(max_steps)
+        return d, _estimate(alarms[0], int(max_steps), level)
+
+    calibrated, est = fresh(value)
+    if calibrated is None:
         raise ValueError(f"target_arl0={target_arl0}: the calibrated {name}={value:g} is invalid")
-    calibrated = det._fresh(**{name: value})
-    final = _simulate_grid(calibrated, name, np.array([value]), null, int(n_streams),
-                           int(max_steps), final_seq)
-    search.n_simulated += final.size * int(max_steps)
-    result = CalibrationResult(
+    if _side(est, target_arl0) != 0:
+        calibrated, value, est, extra = _settle(name, value, est, target_arl0, direction,
+                                                factor, fresh)
+        rnd += extra
+    return CalibrationResult(
         detector=calibrated, param=name, value=value, target_arl0=float(target_arl0),
-        estimate=_estimate(final[0], int(max_steps), level), n_streams=int(n_streams),
-        max_steps=int(max_steps), n_simulated_steps=search.n_simulated, rounds=rnd + 1,
-        history=search.history,
+        estimate=est, n_streams=int(n_streams), max_steps=int(max_steps),
+        n_simulated_steps=search.n_simulated, rounds=rnd + 1, history=search.history,
     )
-    if not result.on_target:
-        warnings.warn(
-            f"calibrate: {type(det).__name__}.{name}={value:.6g} reaches ARL0 "
-            f"{result.arl0:.4g} (CI {result.ci[0]:.4g}-{result.ci[1]:.4g}), not "
-            f"target_arl0={target_arl0:g}: ARL0 may jump over the target as {name} varies, or "
-            f"the budget is too small for this detector's run-length spread",
-            RuntimeWarning, stacklevel=2,
-        )
-    return result
