@@ -1,11 +1,13 @@
 """`make demo`, online section: a simulated production line with injected drifts, learned online
 by the same PyTorch model with and without drift-triggered adaptation.
 
-The stream (:func:`adaptive.plant.simulate_plant`) has a sensor calibration drift at 1/3 and a
-raw-material change of the quality rule at 2/3. Both learners predict each mini-batch of parts,
-then learn it (prequential, test-then-train). The adaptive one adds ADWIN on its 0/1 error with
-three policies (reset Adam's moments, a decaying LR boost, a replay of the newest samples) and a
-label-free feature monitor (Page-Hinkley per sensor) that triggers a BatchNorm refresh.
+The stream (:func:`adaptive.demos.plant.simulate_plant`) has a sensor calibration drift at 1/3
+and a raw-material change of the quality rule at 2/3. Every learner predicts each mini-batch of
+parts, then learns it (prequential, test-then-train). ``static``: no adaptation. ``default``:
+the learner's default adaptation (a one-sided detector on the 0/1 error starts a race; a
+candidate model replaces the current one only when it is better on the same parts).
+``default+bn``: the default plus a label-free feature monitor (Page-Hinkley per sensor) that
+triggers a BatchNorm refresh.
 """
 
 from __future__ import annotations
@@ -33,20 +35,21 @@ def _model(d: int) -> torch.nn.Module:
 
 
 def _learners(d: int) -> dict:
-    from adaptive import ADWIN, Fleet, OnlineLearner, PageHinkley
-    from adaptive.online.policies import BNRefresh, LRBoost, ResetMoments, WindowRetrain
+    from adaptive import Fleet, OnlineLearner, PageHinkley
+    from adaptive.online.policies import BNRefresh, Race
 
     out = {}
     m = _model(d)
-    out["static"] = OnlineLearner(m, torch.optim.Adam(m.parameters(), lr=LR))
+    out["static"] = OnlineLearner(m, torch.optim.Adam(m.parameters(), lr=LR), detector=None,
+                                  policies=())
     m = _model(d)
-    out["adaptive"] = OnlineLearner(
-        m, torch.optim.Adam(m.parameters(), lr=LR), detector=ADWIN(), signal="error",
+    out["default"] = OnlineLearner(m, torch.optim.Adam(m.parameters(), lr=LR))
+    m = _model(d)
+    out["default+bn"] = OnlineLearner(
+        m, torch.optim.Adam(m.parameters(), lr=LR),
         # per-sensor Page-Hinkley; delta ~ half a sensor's std tolerates the slow process wander
         feature_monitor=Fleet(PageHinkley(threshold=400.0, delta=1.0), d), memory=512,
-        policies=[ResetMoments(), LRBoost(factor=5.0, half_life=500),
-                  WindowRetrain(window=128, epochs=5, batch_size=BATCH, seed=SEED),
-                  BNRefresh(n_inputs=256, sources=("features",))])
+        policies=[Race(seed=SEED), BNRefresh(n_inputs=256, sources=("features",))])
     return out
 
 

@@ -84,7 +84,8 @@ class OnlineLearner(Predicting, Learning, river_base.Estimator):
         error exceeds the running mean absolute error: bounded and scale-free).
     feature_monitor
         A :class:`~adaptive.Fleet` with one stream per feature (or per column of
-        ``feature_fn(x)``), fed every input as it arrives, labels or not.
+        ``feature_fn(x)``), fed every input as it arrives, labels or not, as given (before
+        the scaler of ``standardize``).
     policies
         Adaptation policies run, in order, on warnings and drifts. ``"default"``: one
         :class:`~adaptive.online.policies.Race` (a candidate model replaces the current one only

@@ -48,7 +48,8 @@ class Learning:
         t, finite, first = self._x(X, True)
         self._inputs.commit(first)
         self.n_skipped += int((~finite).sum())
-        self._arrive(self._scale(t[torch.as_tensor(finite, device=t.device)]))
+        raw = t[torch.as_tensor(finite, device=t.device)]
+        self._arrive(self._scale(raw), raw)
 
     def _learn(self, t: torch.Tensor, finite: np.ndarray, first: dict, y: Any, by_id: Any) -> None:
         n = t.shape[0]
@@ -68,7 +69,7 @@ class Learning:
         if by_id is not None:
             self._by_id.pop(by_id, None)
         raw, t = t, self._scale(t)  # scaled with the statistics before these samples
-        self._arrive(t)  # inputs reach the monitor when given to learn_* (with id: at the label)
+        self._arrive(t, raw)  # inputs reach the monitor at learn_* (with id: at the label)
         if self._scaler is not None:
             self._scaler.update(raw)
         if by_id is None and self.delay > 0:
@@ -79,8 +80,10 @@ class Learning:
         if t.shape[0]:
             self._train(t, yt)
 
-    def _arrive(self, t: torch.Tensor) -> None:
-        """Inputs (B, ...) arrived: recent-input buffer and label-free feature monitor."""
+    def _arrive(self, t: torch.Tensor, raw: torch.Tensor | None = None) -> None:
+        """Model inputs ``t`` (B, ...) arrived (``raw``: as given, before the scaler): the
+        recent-input buffer and the policies get ``t``, the label-free feature monitor ``raw``
+        (its thresholds are in the units of the user's features)."""
         if t.shape[0] == 0:
             return
         if self.policies:
@@ -91,7 +94,8 @@ class Learning:
             p.after_inputs(self, t)
         if self.feature_monitor is None:
             return
-        drift, warn = feature_alarms(self.feature_monitor, self.feature_fn, t)
+        feats = t if raw is None else raw
+        drift, warn = feature_alarms(self.feature_monitor, self.feature_fn, feats)
         self._dispatch(drift, warn, start, "features")
 
     def _train(self, x: torch.Tensor, y: torch.Tensor, acts: Any = None) -> None:
