@@ -14,12 +14,27 @@ plain-Python templates: the reference implementation.
 from __future__ import annotations
 
 import hashlib
-import inspect
 import os
 import sys
 import types
 
 import numpy as np
+
+_DIGESTS: dict[str, bytes] = {}  # source file -> sha1 of its bytes when its kernels were defined
+
+
+def remember_source(fn=None, path: str | None = None) -> None:
+    """Hash ``fn``'s file (or ``path``) now, while its module is being imported: the compiled
+    drivers are cached under that hash, so it must describe the code this process runs (a
+    file edited after the import must not lend its hash to the old code)."""
+    path = path or getattr(getattr(fn, "__code__", None), "co_filename", None)
+    if path and path not in _DIGESTS:
+        try:
+            with open(path, "rb") as f:
+                _DIGESTS[path] = hashlib.sha1(f.read()).digest()
+        except OSError:  # no source file: cache_tag then names the function by its id
+            pass
+
 
 try:  # optional fast path, detected by feature
     import numba
@@ -27,6 +42,7 @@ try:  # optional fast path, detected by feature
 
     def kernel(fn):
         """Compile ``fn`` with numba (lazily, on first call; cached on disk)."""
+        remember_source(fn)
         return numba.njit(cache=True)(fn)
 
     def _driver(fn):
@@ -46,6 +62,7 @@ except ImportError:  # pragma: no cover - numba is a dependency, but keep the li
     numba = None
 
     def kernel(fn):
+        remember_source(fn)
         fn.py_func = fn
         return fn
 
@@ -108,26 +125,27 @@ def _events_ptr_template(state, params, streams, values, codes, max_abs):
 _HERE = os.path.dirname(os.path.abspath(__file__))
 _SHARED_KERNELS = tuple(os.path.join(_HERE, f) for f in ("_drivers.py", "_welford.py",
                                                           "mt19937.py"))
+remember_source(path=_SHARED_KERNELS[0])  # this file, as imported
 
 
 def cache_tag(fn) -> str:
     """``<module>__<name>__<hash>`` of a kernel: the name its compiled drivers are cached under.
 
-    The hash covers the kernel's file and the shared kernel files: numba checks only the stamp
-    of the file a cached function is defined in (the template's), so an edited detector or
-    helper must change the name to get a fresh cache entry. Passing the step as an argument to
-    one shared driver would put dispatcher types in one cache index: they cannot be matched
-    across processes, so the drivers were recompiled in every process, and saving that index
-    can fail on a dispatcher that was garbage-collected.
+    The hash covers the kernel's file and the shared kernel files as they were when imported
+    (:func:`remember_source`): numba checks only the stamp of the file a cached function is
+    defined in (the template's), so an edited detector or helper must change the name to get a
+    fresh cache entry. Passing the step as an argument to one shared driver would put
+    dispatcher types in one cache index: they cannot be matched across processes, so the
+    drivers were recompiled in every process, and saving that index can fail on a dispatcher
+    that was garbage-collected.
     """
     py = getattr(fn, "py_func", fn)
-    try:
-        sha = hashlib.sha1()
-        for path in (inspect.getsourcefile(py), *_SHARED_KERNELS):
-            with open(path, "rb") as f:
-                sha.update(f.read())
-        digest = sha.hexdigest()[:12]
-    except (OSError, TypeError):  # no source file: a fresh name per process, nothing reused
+    files = (py.__code__.co_filename, *_SHARED_KERNELS)
+    for f in _SHARED_KERNELS:  # imported with the package; read now if not
+        remember_source(path=f)
+    if all(f in _DIGESTS for f in files):
+        digest = hashlib.sha1(b"".join(_DIGESTS[f] for f in files)).hexdigest()[:12]
+    else:  # not defined through kernel(): a fresh name per process, nothing reused
         digest = f"id{id(fn):x}"
     return f"{py.__module__.replace('.', '_')}__{py.__name__}__{digest}"
 

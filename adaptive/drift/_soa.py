@@ -32,7 +32,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 
-from adaptive.drift._drivers import bind, limit, numba
+from adaptive.drift._drivers import bind, limit, numba, remember_source
 
 LANES = 256  # streams per block: a compile-time row stride (rows provably disjoint for LLVM)
 MIN_PARALLEL = 1 << 16  # updates per call below which threads cost more than they save
@@ -40,6 +40,7 @@ MIN_PARALLEL = 1 << 16  # updates per call below which threads cost more than th
 
 def lane_kernel(fn):
     """Compile a lane kernel (or a load/store hook): inlined into the driver, IEEE division."""
+    remember_source(fn)
     if numba is None or numba.config.DISABLE_JIT:
         fn.py_func = fn
         return fn

@@ -178,6 +178,7 @@ class DDM(Detector, river_base.BinaryDriftAndWarningDetector):
     _param_names = ("warm_start", "warning_threshold", "drift_threshold")
     _fleet_params = ("warm_start", "warning_threshold", "drift_threshold")
     _binary = True
+    _max_abs = math.inf  # inputs are bits: nothing to overflow
     _has_warning = True
     _n_state = STATE_SIZE
     _lanes = (_lane, None, None, 0)

@@ -168,6 +168,7 @@ class EDDM(Detector, river_base.BinaryDriftAndWarningDetector):
     _param_names = ("warm_start", "alpha", "beta")
     _fleet_params = ("warm_start", "alpha", "beta")
     _binary = True
+    _max_abs = math.inf  # inputs are bits: nothing to overflow
     _has_warning = True
     _n_state = STATE_SIZE
     _lanes = (_lane, None, None, 0)

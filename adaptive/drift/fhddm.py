@@ -184,6 +184,7 @@ class FHDDM(Detector, river_base.BinaryDriftDetector):
     _param_names = ("sliding_window_size", "confidence_level", "short_window_size")
     _fleet_params = ("confidence_level",)
     _binary = True
+    _max_abs = math.inf  # inputs are bits: nothing to overflow
     _has_warning = False
     _threshold = Threshold("confidence_level", -1, 10.0)
 

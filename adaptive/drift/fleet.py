@@ -31,6 +31,22 @@ from adaptive.drift.base import (
     validate_values,
 )
 
+_FLEET_KEYS = ("version", "detector", "params", "stream_params", "state", "n_skipped")
+
+
+def _array(state: dict[str, Any], key: str, dtype: type, shape: tuple[int, ...]) -> np.ndarray:
+    """state[key] as an array of numbers of this fleet's shape; ValueError naming the key."""
+    value = state[key]
+    arr = np.asarray(value) if not isinstance(value, (str, bytes)) else np.asarray([value])
+    if arr.dtype.kind not in "iuf" or (dtype is np.int64 and arr.dtype.kind == "f"
+                                       and not np.array_equal(arr, np.round(arr))):
+        raise ValueError(f"fleet state[{key!r}] must hold numbers, got {value!r:.80}")
+    if arr.shape != shape:
+        raise ValueError(f"fleet state[{key!r}] has shape {arr.shape}; this fleet of "
+                         f"{shape[0]} streams needs {shape} (build Fleet(detector, n) first)")
+    return arr.astype(dtype)
+
+
 
 class Fleet:
     """S independent streams of one detector: state arrays of shape (S, F), one kernel.
@@ -289,20 +305,13 @@ class Fleet:
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         """Restore :meth:`state_dict` of a fleet of the same detector, parameters and size."""
-        check_state_header(state, type(self.detector).__name__, self.detector._state_params())
-        n_f, n_p = self._state.shape[1], self._params.shape[1]
-        try:
-            st = np.asarray(state["state"], dtype=np.float64)
-            params = np.asarray(state["stream_params"], dtype=np.float64)
-            skipped = np.asarray(state["n_skipped"], dtype=np.int64)
-        except KeyError as err:
-            raise ValueError(f"fleet state lacks the key {err}") from None
-        n = self.n_streams
-        if st.shape != (n, n_f) or params.shape != (n, n_p) or skipped.shape != (n,):
-            raise ValueError(
-                f"fleet state has shapes state {st.shape}, stream_params {params.shape}, "
-                f"n_skipped {skipped.shape}; this fleet of S={n} streams needs (S, {n_f}), "
-                f"(S, {n_p}), (S,)"
-            )
+        check_state_header(state, type(self.detector).__name__, self.detector._state_params(),
+                           _FLEET_KEYS)
+        n, n_f, n_p = self.n_streams, self._state.shape[1], self._params.shape[1]
+        st = _array(state, "state", np.float64, (n, n_f))
+        params = _array(state, "stream_params", np.float64, (n, n_p))
+        skipped = _array(state, "n_skipped", np.int64, (n,))
+        if (skipped < 0).any():
+            raise ValueError(f"fleet state['n_skipped'] holds negative counts: {skipped}")
         self._state, self._params, self.n_skipped = st, params, skipped
         self._probes = {}

@@ -134,6 +134,7 @@ class HDDMA(Detector, river_base.BinaryDriftAndWarningDetector):
     _param_names = ("drift_confidence", "warning_confidence", "two_sided_test")
     _fleet_params = ("drift_confidence", "warning_confidence")
     _binary = True
+    _max_abs = math.inf  # inputs are bits: nothing to overflow
     _has_warning = True
     _n_state = STATE_SIZE
     _threshold = Threshold("drift_confidence", -1, 10.0)
