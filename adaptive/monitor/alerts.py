@@ -19,6 +19,8 @@ import os
 from collections import Counter
 from typing import Any
 
+from adaptive.monitor import _faults, _locks
+
 
 class JSONLSink:
     """Append JSON objects as lines to a file; ``commit()`` makes them durable.
@@ -34,23 +36,37 @@ class JSONLSink:
     '{"sensor": "a", "kind": "drift"}\\n'
     """
 
+    _site = "alerts"  # the fault-injection site of its writes (adaptive.monitor._faults)
+
     def __init__(self, path: str):
         self.path = path
         try:
             self._f = open(path, "ab")  # noqa: SIM115 - closed by close()
         except OSError as err:
             raise ValueError(f"cannot write {path!r}: {err.strerror}") from None
+        try:
+            _locks.lock(self._f, f"{self._site.replace('_', ' ')} file {path!r}")
+        except ValueError:
+            self._f.close()
+            raise
         self.count = 0
 
     def write(self, records: list[dict[str, Any]]) -> None:
         if records:
-            self._f.write("".join(json.dumps(r) + "\n" for r in records).encode("utf-8"))
+            data = "".join(json.dumps(r) + "\n" for r in records).encode("utf-8")
+            try:
+                _faults.write(self._f, data, self._site)
+            except OSError as err:
+                raise _write_error(self.path, err) from None
             self.count += len(records)
 
     def commit(self) -> int:
         """Flush and fsync; return the durable length of the file in bytes."""
-        self._f.flush()
-        os.fsync(self._f.fileno())
+        try:
+            self._f.flush()
+            os.fsync(self._f.fileno())
+        except OSError as err:
+            raise _write_error(self.path, err) from None
         return self._f.tell()
 
     def size(self) -> int:
@@ -71,8 +87,15 @@ class JSONLSink:
 
     def close(self) -> None:
         if not self._f.closed:
-            self._f.flush()
-            self._f.close()
+            try:
+                self._f.flush()
+            finally:
+                self._f.close()
+
+
+def _write_error(path: str, err: OSError) -> OSError:
+    """An OSError whose message names the file (flush/fsync errors name none)."""
+    return OSError(err.errno, f"cannot write {path!r}: {err.strerror}")
 
 
 class DeadLetters(JSONLSink):
@@ -86,6 +109,8 @@ class DeadLetters(JSONLSink):
     >>> dict(dl.by_reason)
     {'non_numeric': 1}
     """
+
+    _site = "dead_letters"
 
     def __init__(self, path: str | None):
         self.by_reason: Counter = Counter()
@@ -149,6 +174,11 @@ class MQTTAlertSink:
         pass
 
     def close(self) -> None:
-        self.commit()
-        self._client.disconnect()
-        self._client.loop_stop()
+        if self._client is None:
+            return
+        try:
+            self.commit()
+        finally:
+            self._client.disconnect()
+            self._client.loop_stop()
+            self._client = None

@@ -1,8 +1,9 @@
 """Command line of the sensor monitor: ``python -m adaptive monitor|plot ...``.
 
 Exit codes: 0 when the input ended or a SIGTERM/SIGINT stopped the monitor (after a final
-checkpoint); 2 for a configuration error (unreadable source, bad URL, unknown detector, bad
-``--param``, a state file that is corrupt or from another configuration), with one message on
+checkpoint); 2 for a configuration or I/O error (unreadable source, bad URL, unknown detector,
+bad ``--param``, a state file that is locked by another monitor, corrupt, inconsistent, or
+from another configuration or source, an output that cannot be written), with one line on
 stderr and the old state file kept. Malformed records never stop the monitor: they go to the
 dead letters and are counted in the summary printed to stderr at exit.
 """
@@ -10,9 +11,12 @@ dead letters and are counted in the summary printed to stderr at exit.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import inspect
 import json
+import math
 import sys
+import typing
 from typing import Any
 
 _EPILOG = """\
@@ -34,47 +38,86 @@ def _detectors() -> dict[str, type]:
 def make_detector(name: str, params: list[str]) -> Any:
     """A detector from a class name and ``k=v`` strings; ValueError on any bad piece.
 
+    Each value is read as the type the constructor's signature gives the parameter (``none``
+    sets an optional one to None; a list parameter takes comma-separated numbers).
+
     Examples
     --------
     >>> make_detector("PageHinkley", ["threshold=80", "mode=up"])._get_params()
     {'min_instances': 30, 'delta': 0.005, 'threshold': 80.0, 'alpha': 0.9999, 'mode': 'up', 'nan_policy': 'raise'}
+    >>> make_detector("CUSUM", ["sigma=1.5", "mu0=0"])._get_params()["sigma"]
+    1.5
     """  # noqa: E501
     dets = _detectors()
     if name not in dets:
         raise ValueError(f"--detector {name!r} is unknown; available: {', '.join(sorted(dets))}")
     cls = dets[name]
-    sig = inspect.signature(cls.__init__)
-    allowed = {n: p.default for n, p in sig.parameters.items()
-               if n not in ("self", "nan_policy")}
+    kinds = _param_types(cls)
     kwargs: dict[str, Any] = {}
     for item in params:
         key, sep, text = item.partition("=")
         key = key.strip()
-        if not sep or key not in allowed:
+        if not sep or key not in kinds:
             raise ValueError(
-                f"--param {item!r} must be k=v with k one of {sorted(allowed)} for {name}"
+                f"--param {item!r} must be k=v with k one of {sorted(kinds)} for {name}"
             )
-        default = allowed[key]
-        try:
-            if isinstance(default, bool):
-                if text.lower() not in ("true", "false", "1", "0"):
-                    raise ValueError
-                value: Any = text.lower() in ("true", "1")
-            elif isinstance(default, int):
-                value = int(text)
-            elif isinstance(default, float):
-                value = float(text)
-            else:
-                value = text
-        except ValueError:
-            raise ValueError(
-                f"--param {item!r}: {key} must be a {type(default).__name__}, got {text!r}"
-            ) from None
-        kwargs[key] = value
+        kwargs[key] = _read_value(item, key, text.strip(), kinds[key])
     try:
         return cls(**kwargs)
     except (TypeError, ValueError) as err:
         raise ValueError(f"--param: {err}") from None
+
+
+def _param_types(cls: type) -> dict[str, tuple[list[type], bool]]:
+    """Parameter -> (the types it takes, in the order to try; whether None is allowed), from
+    the constructor's annotations (the default's type where there is none)."""
+    try:
+        hints = typing.get_type_hints(cls.__init__)
+    except Exception:  # noqa: BLE001 - an unresolvable annotation: fall back to defaults
+        hints = {}
+    out = {}
+    for n, p in inspect.signature(cls.__init__).parameters.items():
+        if n in ("self", "nan_policy") or p.kind in (p.VAR_POSITIONAL, p.VAR_KEYWORD):
+            continue
+        hint = hints.get(n, type(p.default) if p.default is not p.empty else str)
+        args = typing.get_args(hint) if typing.get_origin(hint) in _UNIONS else (hint,)
+        types = []
+        for a in args:
+            origin = typing.get_origin(a) or a
+            types.append(list if origin is not str and isinstance(origin, type) and hasattr(
+                origin, "__iter__") else origin)
+        allow_none = type(None) in types or p.default is None
+        types = [t for t in types if t is not type(None)]
+        order = [t for t in (bool, int, float, list, str) if t in types]
+        out[n] = (order or [str], allow_none)
+    return out
+
+
+_UNIONS = {typing.Union, getattr(__import__("types"), "UnionType", typing.Union)}
+
+
+def _read_value(item: str, key: str, text: str, kind: tuple[list[type], bool]) -> Any:
+    """``text`` as the first of the parameter's types that reads it; ValueError naming it."""
+    types, allow_none = kind
+    if text.lower() == "none" and allow_none:
+        return None
+    for t in types:
+        try:
+            if t is bool:
+                if text.lower() in ("true", "false", "1", "0"):
+                    return text.lower() in ("true", "1")
+            elif t is list:
+                return [float(v) for v in text.split(",")] if text else []
+            elif t in (int, float, str):
+                return t(text)
+        except ValueError:
+            continue
+    names = " or ".join(_KIND_NAMES[t] for t in types) + (" or none" if allow_none else "")
+    raise ValueError(f"--param {item!r}: {key} must be {names}, got {text!r}")
+
+
+_KIND_NAMES = {bool: "true/false", int: "an integer", float: "a number",
+               list: "comma-separated numbers", str: "text"}
 
 
 def _shard(text: str) -> tuple[int, int]:
@@ -99,8 +142,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="CSV path, '-' for stdin, or mqtt://host:port/topic/#")
     m.add_argument("--format", choices=("auto", "wide", "long"), default="auto",
                    help="CSV layout (default: auto-detected from the header)")
-    m.add_argument("--detector", required=True,
-                   help="detector class of adaptive, e.g. PageHinkley")
+    m.add_argument("--detector", default="MeanScaleCUSUM",
+                   help="detector class of adaptive (default MeanScaleCUSUM: a mean and a "
+                        "spread statistic per sensor, scale-free), e.g. PageHinkley")
     m.add_argument("--param", action="append", default=[], metavar="K=V",
                    help="detector parameter (repeatable), e.g. --param threshold=80")
     m.add_argument("--arl0", type=float, default=None,
@@ -116,7 +160,12 @@ def build_parser() -> argparse.ArgumentParser:
                    help="calibration budget: steps per simulated stream (adaptive.calibrate's "
                         "max_steps, default 5 x --arl0)")
     m.add_argument("--alerts", required=True, help="alerts output, JSON Lines (appended)")
-    m.add_argument("--state", required=True, help="state file (checkpoints; resumed if present)")
+    m.add_argument("--state", required=True,
+                   help="state file (checkpoints; resumed if present, bound to its source; "
+                        "locked while the monitor runs)")
+    m.add_argument("--reset-state", action="store_true",
+                   help="start over: ignore the saved state (the first checkpoint replaces "
+                        "it); the alert and dead-letter files are kept and appended to")
     m.add_argument("--dead-letters", default=None,
                    help="malformed records output, JSON Lines (default: counted only)")
     m.add_argument("--checkpoint-every", type=int, default=100_000, metavar="N",
@@ -148,52 +197,70 @@ def _fail(msg: str) -> int:
     return 2
 
 
-def run_monitor(args: argparse.Namespace) -> int:
+def _message(err: BaseException) -> str:
+    """One line: an OSError says what could not be done to which file."""
+    if isinstance(err, OSError) and err.strerror:
+        text = err.strerror + (f": {err.filename!r}" if err.filename else "")
+    else:
+        text = str(err)
+    return " ".join(text.split())
+
+
+def _check_args(args: argparse.Namespace) -> None:
+    if args.checkpoint_every < 1:
+        raise ValueError(f"--checkpoint-every {args.checkpoint_every} must be >= 1")
+    if args.batch_rows is not None and args.batch_rows < 1:
+        raise ValueError(f"--batch-rows {args.batch_rows} must be >= 1")
+    if args.arl0 is not None and not (math.isfinite(args.arl0) and args.arl0 > 1):
+        raise ValueError(f"--arl0 {args.arl0} must be a finite number of readings > 1")
+
+
+def _open(args: argparse.Namespace, stack: contextlib.ExitStack) -> tuple[Any, Any]:
+    """The source and the monitor of the command line (closed by ``stack``)."""
     from adaptive.monitor.alerts import DeadLetters, JSONLSink, MQTTAlertSink
     from adaptive.monitor.monitor import SensorMonitor
     from adaptive.monitor.sources import open_source
 
-    source = None
+    _check_args(args)
+    detector = make_detector(args.detector, args.param)
+    shard = _shard(args.shard) if args.shard else None
+    sensors = [s.strip() for s in args.sensors.split(",")] if args.sensors else None
+    rows = args.batch_rows
+    source = open_source(args.source, format=args.format, max_rows=rows,
+                         client_id=args.client_id, idle_exit=args.idle_exit)
+    stack.callback(source.close)
+    if getattr(source, "format", None) == "wide" and rows is None:
+        # a wide row holds one reading per column: keep batches near the checkpoint period
+        source.max_rows = max(1, args.checkpoint_every // max(len(source.columns), 1))
+    elif rows is None and hasattr(source, "max_rows"):
+        source.max_rows = args.checkpoint_every
+    sinks = [stack.enter_context(contextlib.closing(JSONLSink(args.alerts)))]
+    if args.publish:
+        sinks.append(stack.enter_context(contextlib.closing(
+            MQTTAlertSink(args.publish, client_id=f"{args.client_id}-alerts"))))
+    dead = stack.enter_context(contextlib.closing(DeadLetters(args.dead_letters)))
+    options = {}
+    if args.calibrate_streams is not None:
+        options["n_streams"] = args.calibrate_streams
+    if args.calibrate_steps is not None:
+        options["max_steps"] = args.calibrate_steps
+    mon = SensorMonitor(
+        detector, sensors=sensors, calibrate_first=args.calibrate_first, arl0=args.arl0,
+        calibrate_options=options, alert_sinks=sinks, dead_letters=dead,
+        state_path=args.state, checkpoint_every=args.checkpoint_every, shard=shard,
+    )
+    stack.callback(mon.close)
+    return source, mon
+
+
+def run_monitor(args: argparse.Namespace) -> int:
     try:
-        detector = make_detector(args.detector, args.param)
-        shard = _shard(args.shard) if args.shard else None
-        sensors = [s.strip() for s in args.sensors.split(",")] if args.sensors else None
-        if args.checkpoint_every < 1:
-            raise ValueError(f"--checkpoint-every {args.checkpoint_every} must be >= 1")
-        if args.batch_rows is not None and args.batch_rows < 1:
-            raise ValueError(f"--batch-rows {args.batch_rows} must be >= 1")
-        rows = args.batch_rows
-        source = open_source(args.source, format=args.format, max_rows=rows,
-                             client_id=args.client_id, idle_exit=args.idle_exit)
-        if getattr(source, "format", None) == "wide" and rows is None:
-            # a wide row holds one reading per column: keep batches near the checkpoint period
-            source.max_rows = max(1, args.checkpoint_every // max(len(source.columns), 1))
-        elif rows is None and hasattr(source, "max_rows"):
-            source.max_rows = args.checkpoint_every
-        sinks = [JSONLSink(args.alerts)]
-        if args.publish:
-            sinks.append(MQTTAlertSink(args.publish, client_id=f"{args.client_id}-alerts"))
-        options = {}
-        if args.calibrate_streams is not None:
-            options["n_streams"] = args.calibrate_streams
-        if args.calibrate_steps is not None:
-            options["max_steps"] = args.calibrate_steps
-        mon = SensorMonitor(
-            detector, sensors=sensors, calibrate_first=args.calibrate_first, arl0=args.arl0,
-            calibrate_options=options,
-            alert_sinks=sinks, dead_letters=DeadLetters(args.dead_letters),
-            state_path=args.state, checkpoint_every=args.checkpoint_every, shard=shard,
-        )
-        mon.restore()
-    except (ValueError, TypeError, NotImplementedError) as err:
-        if source is not None and hasattr(source, "close"):
-            source.close()
-        return _fail(str(err))
-    try:
-        summary = mon.run(source)
-    finally:
-        mon.close()
-        source.close()
+        with contextlib.ExitStack() as stack:
+            source, mon = _open(args, stack)
+            mon.restore(source, reset=args.reset_state)
+            summary = mon.run(source)
+    except (ValueError, TypeError, NotImplementedError, OSError) as err:
+        return _fail(_message(err))
     print("monitor summary: " + json.dumps(summary), file=sys.stderr)
     return 0
 

@@ -15,6 +15,7 @@ protocol: across ``kill -9`` no alert is lost or repeated.
 
 from __future__ import annotations
 
+import math
 import zlib
 from collections import Counter
 from typing import Any
@@ -50,8 +51,9 @@ def _check_arguments(detector: Detector, sensors: list[str] | None,
             f"calibrate_first={calibrate_first!r} and arl0={arl0!r}: give both (per-sensor "
             "calibration to a target ARL0 on each sensor's first readings) or neither"
         )
-    if arl0 is not None and not (isinstance(arl0, (int, float)) and arl0 > 1):
-        raise ValueError(f"arl0={arl0!r} must be a number > 1 (readings)")
+    if arl0 is not None and not (isinstance(arl0, (int, float)) and not isinstance(arl0, bool)
+                                 and math.isfinite(arl0) and arl0 > 1):
+        raise ValueError(f"arl0={arl0!r} must be a finite number > 1 (readings)")
     if calibrate_first is not None and not detector._fleet_params:
         raise ValueError(f"{type(detector).__name__} has no per-stream parameter to calibrate")
     if checkpoint_every is not None and (
@@ -144,6 +146,8 @@ class SensorMonitor:
         check_calibrate_options(self.calibrate_options)
         self._resumable = MonitorState(self)
         self._alerting = AlertBuilder(type(detector).__name__)
+        # readings beyond what the detector's state can take are dead letters ("overflow")
+        self.max_abs = float(getattr(detector, "max_abs_input", math.inf))
         self._reset()
 
     def _reset(self) -> None:
@@ -221,15 +225,33 @@ class SensorMonitor:
         self.stats["offset"] = int(offs[-1]) + 1 if len(offs) else self.stats["offset"]
         ts = timestamps if timestamps is not None else [None] * len(sensors)
         fin = np.isfinite(vals)
-        if not fin.all():
-            dead = [{"reason": "non_finite" if isinstance(raw[k], (int, float, np.floating))
-                     else "non_numeric", "raw": str(raw[k]), "offset": int(offs[k]),
-                     "sensor": sensors[k]} for k in np.flatnonzero(~fin)]
+        ok = fin & (np.abs(vals) <= self.max_abs)
+        if not ok.all():
+            dead = [{"reason": "overflow" if fin[k] else "non_finite" if isinstance(
+                     raw[k], (int, float, np.floating)) else "non_numeric",
+                     "raw": str(raw[k]), "offset": int(offs[k]),
+                     "sensor": sensors[k]} for k in np.flatnonzero(~ok)]
             self.dead_letters.write(dead)
-            keep = np.flatnonzero(fin)
+            keep = np.flatnonzero(ok)
             sensors = [sensors[k] for k in keep]
             vals, offs, ts = vals[keep], offs[keep], [ts[k] for k in keep]
         return self._events(sensors, vals, ts, offs)
+
+    def _overflow(self, vals: np.ndarray, names: Any, offsets: Any) -> np.ndarray | None:
+        """Dead-letter the readings beyond ``max_abs`` (a parser told the limit already did);
+        returns their mask, the shape of ``vals`` (K,) or (T, C), or None when there are
+        none. NaN cells (skipped) compare False."""
+        if not math.isfinite(self.max_abs):
+            return None
+        big = np.abs(vals) > self.max_abs
+        if not big.any():
+            return None
+        letters = []
+        for idx in np.argwhere(big).tolist():  # [k] of events, or [row, column] of a block
+            letters.append({"reason": "overflow", "raw": repr(float(vals[tuple(idx)])),
+                            "offset": int(offsets[idx[0]]), "sensor": names[idx[-1]]})
+        self.dead_letters.write(letters)
+        return big
 
     def _drop(self, sidx: np.ndarray, names: Any, vals: np.ndarray, offs: np.ndarray) -> None:
         """Count other-shard readings; dead-letter the unknown sensors' readings."""
@@ -242,6 +264,11 @@ class SensorMonitor:
 
     def _events(self, sensors: list[str], vals: np.ndarray, ts: list,
                 offs: np.ndarray) -> list[dict[str, Any]]:
+        big = self._overflow(vals, sensors, offs)
+        if big is not None:
+            keep = np.flatnonzero(~big)
+            sensors, vals, offs, ts = [sensors[k] for k in keep], vals[keep], offs[keep], \
+                [ts[k] for k in keep]
         sidx = self._sensor_ids(sensors)
         if (sidx < 0).any():
             self._drop(sidx, sensors, vals, offs)
@@ -257,12 +284,16 @@ class SensorMonitor:
                      timestamps: Any, offsets: np.ndarray) -> list[dict[str, Any]]:
         """Readings (K,) whose sensors are ``names[codes[k]]`` (U distinct names), in arrival
         order; the values are finite (the parser made the rest dead letters)."""
-        ids = self._sensor_ids(list(names))  # (U,)
         codes = np.asarray(codes, dtype=np.int64)
-        sidx = ids[codes] if codes.size else codes  # (K,)
         vals = np.asarray(values, dtype=np.float64)
         offs = np.asarray(offsets, dtype=np.int64)
         ts = timestamps
+        big = self._overflow(vals, _RowView(names, codes), offs)
+        if big is not None:
+            keep = np.flatnonzero(~big)
+            codes, vals, offs, ts = codes[keep], vals[keep], offs[keep], _RowView(ts, keep)
+        ids = self._sensor_ids(list(names))  # (U,)
+        sidx = ids[codes] if codes.size else codes  # (K,)
         if (ids < 0).any():
             self._drop(sidx, _RowView(names, codes), vals, offs)
             keep = np.flatnonzero(sidx >= 0)
@@ -277,6 +308,9 @@ class SensorMonitor:
         vals = np.asarray(values, dtype=np.float64)  # (T, C)
         n_cols = vals.shape[1]
         cols = list(columns)
+        big = self._overflow(vals, cols, offsets)
+        if big is not None:
+            vals = np.where(big, np.nan, vals)
         col_idx = self._sensor_ids(cols)  # (C,)
         n = self._fleet.n_streams
         if n == n_cols and n_cols and (col_idx >= 0).all() and np.array_equal(
@@ -390,13 +424,19 @@ class SensorMonitor:
         """Make alerts and dead letters durable, then write the state atomically."""
         self._resumable.checkpoint()
 
-    def restore(self) -> bool:
-        """Load ``state_path`` if it exists and cut the output files back to the checkpoint.
+    def restore(self, source: Any = None, *, reset: bool = False) -> bool:
+        """Lock ``state_path`` (one writer), load it if it exists and cut the output files back
+        to the checkpoint; with ``source``, also check that the state was saved on it.
 
         Returns True when a state was loaded. ValueError (the file untouched) if the state is
-        corrupt or from another configuration.
+        locked by another process, corrupt, inconsistent, from another configuration or from
+        another source. ``reset``: take the state file over without loading it (the monitor
+        starts from scratch and its first checkpoint replaces the file).
         """
-        return self._resumable.restore()
+        loaded = self._resumable.restore(reset)
+        if source is not None:
+            self._resumable.bind(getattr(source, "identity", None))
+        return loaded
 
     def request_stop(self) -> None:
         """Stop :meth:`run` at the next batch boundary (what SIGTERM/SIGINT do)."""
@@ -426,9 +466,13 @@ class SensorMonitor:
         }
 
     def close(self) -> None:
-        for sink in self.alert_sinks:
-            sink.close()
-        self.dead_letters.close()
+        """Close the alert sinks and the dead letters, and release the state's lock."""
+        try:
+            for sink in self.alert_sinks:
+                sink.close()
+            self.dead_letters.close()
+        finally:
+            self._resumable.close()
 
 
 class _RowView:

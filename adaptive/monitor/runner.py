@@ -7,6 +7,8 @@ from __future__ import annotations
 import signal
 from typing import Any
 
+from adaptive.monitor import _faults
+
 
 class _Stop(Exception):
     """Raised by the signal handler while the monitor is blocked reading its source."""
@@ -19,9 +21,13 @@ def run(monitor: Any, source: Any, *, handle_signals: bool = True) -> dict[str, 
     """
     if monitor._restored is None:
         monitor.restore()
+    monitor._resumable.bind(getattr(source, "identity", None))
+    if hasattr(source, "max_abs"):  # the parser dead-letters overflow with the raw text
+        source.max_abs = monitor.max_abs
     if monitor._restored:
         source.seek(monitor.position)
-    else:
+    else:  # the first checkpoint: where the source starts (after a CSV header)
+        monitor.position = dict(getattr(source, "position", monitor.position))
         monitor.checkpoint()
     old = {}
     blocked = [False]
@@ -51,18 +57,23 @@ def run(monitor: Any, source: Any, *, handle_signals: bool = True) -> dict[str, 
             if batch is None:
                 break
             monitor.process(batch)
+            _faults.point("batch.done")
             pending_acks.extend(batch.acks)
             since += batch.values.size
             if monitor.checkpoint_every is not None and since >= monitor.checkpoint_every:
-                monitor.checkpoint()
+                _checkpoint_and_ack(monitor, source, pending_acks)
                 since = 0
-                if pending_acks:
-                    source.ack(pending_acks)
-                    pending_acks = []
-        monitor.checkpoint()
-        if pending_acks:
-            source.ack(pending_acks)
+        _checkpoint_and_ack(monitor, source, pending_acks)
     finally:
         for sig, h in old.items():
             signal.signal(sig, h)
     return monitor.summary()
+
+
+def _checkpoint_and_ack(monitor: Any, source: Any, pending_acks: list) -> None:
+    """Checkpoint, then acknowledge the messages the checkpoint covers (emptying the list)."""
+    monitor.checkpoint()
+    if pending_acks:
+        _faults.point("acks.before")
+        source.ack(pending_acks)
+        pending_acks.clear()

@@ -51,7 +51,7 @@ def test_help_documents_every_option():
 @pytest.mark.parametrize("extra, match", [
     (["--detector", "NoSuchDetector"], "unknown; available"),
     (["--param", "bogus=1"], "must be k=v"),
-    (["--param", "threshold=abc"], "must be a float"),
+    (["--param", "threshold=abc"], "must be a number"),
     (["--param", "threshold=-1"], "threshold"),
     (["--shard", "4/4"], "--shard"),
 ])

@@ -95,19 +95,22 @@ _NUMBER = re.compile(r"[ \t]*[+-]?(?:(?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:[eE][+-]?[0-
 _TS_NAMES = ("timestamp", "time", "ts", "datetime", "date")
 
 
-def _cell(text: str) -> tuple[str, float | None]:
+def _cell(text: str, max_abs: float) -> tuple[str, float | None]:
     """A cell's fate: ("ok", value) or (dead-letter reason, None)."""
     if not text.strip(" \t"):
         return "missing_value", None
     if not _NUMBER.fullmatch(text):
         return "non_numeric", None
     v = float(text)
-    return ("ok", v) if math.isfinite(v) else ("non_finite", None)
+    if not math.isfinite(v):
+        return "non_finite", None
+    return ("ok", v) if abs(v) <= max_abs else ("overflow", None)
 
 
-def _oracle(data: bytes, raws: list[str]):
+def _oracle(data: bytes, raws: list[str], max_abs: float = math.inf):
     """(format, readings, dead letters) of a file by the csv module; ``raws`` are the data
-    records' texts as written (the raw text of record-level dead letters)."""
+    records' texts as written (the raw text of record-level dead letters); readings beyond
+    ``max_abs`` (the detector's limit) are overflow dead letters."""
     text = data.decode("utf-8")
     if text.startswith("\ufeff"):
         text = text[1:]
@@ -126,7 +129,7 @@ def _oracle(data: bytes, raws: list[str]):
             elif not f[isn]:
                 dead.append({"reason": "missing_sensor", "raw": raw, "offset": k})
             else:
-                fate, v = _cell(f[iv])
+                fate, v = _cell(f[iv], max_abs)
                 if fate == "ok":
                     readings.append((k, f[isn], f[it], v))
                 else:
@@ -138,7 +141,7 @@ def _oracle(data: bytes, raws: list[str]):
             dead.append({"reason": "wrong_field_count", "raw": raw, "offset": k})
             continue
         for c, name in enumerate(cols):
-            fate, v = _cell(f[c + 1])
+            fate, v = _cell(f[c + 1], max_abs)
             if fate == "ok":
                 readings.append((k, name, f[0], v))
             else:
@@ -297,9 +300,12 @@ def test_same_rows_and_dead_letters_as_the_csv_module(tmp_path_factory, case, ch
                                                                   HealthCheck.function_scoped_fixture])
 @given(case=csv_files())
 def test_command_line_dead_letters_match_the_csv_module(tmp_path_factory, case):
+    from adaptive import PageHinkley
+
     data, raws = case
     tmp = tmp_path_factory.mktemp("rfc4180cli")
-    _, want_readings, want_dead = _oracle(data, raws)
+    limit = getattr(PageHinkley(), "max_abs_input", math.inf)
+    _, want_readings, want_dead = _oracle(data, raws, limit)
     (tmp / "gen.csv").write_bytes(data)
     res = cli(*monitor_args(tmp, str(tmp / "gen.csv"), "--batch-rows", "3"))
     assert res.code == 0, res.err

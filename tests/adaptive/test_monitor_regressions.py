@@ -300,7 +300,7 @@ def test_huge_readings_are_overflow_dead_letters(tmp_path, detector):
     ("CUSUM", "mu0=0.5", "mu0", 0.5),
     ("EWMA", "warning_L=2.5", "warning_L", 2.5),
     ("KSWIN", "seed=3", "seed", 3),
-    ("DDM", "max_concept_size=500", "max_concept_size", 500),
+    ("DDM", "max_concept_size=8000", "max_concept_size", 8000),
     ("FHDDM", "short_window_size=20", "short_window_size", 20),
     ("CUSUM", "sigma=none", "sigma", None),
 ])
@@ -326,5 +326,5 @@ def test_params_of_the_wrong_type_name_the_parameter(tmp_path, param, needle):
 @pytest.mark.parametrize("arl0", ["inf", "nan", "-inf", "1"])
 def test_arl0_must_be_finite_and_above_one(tmp_path, arl0):
     csv = wide_csv(tmp_path / "d.csv", 20, 1)
-    res = cli(*monitor_args(tmp_path, str(csv), "--calibrate-first", "50", "--arl0", arl0))
+    res = cli(*monitor_args(tmp_path, str(csv), "--calibrate-first", "50", f"--arl0={arl0}"))
     assert_one_line_error(res, "arl0")

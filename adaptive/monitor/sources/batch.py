@@ -9,6 +9,8 @@ entry point is :mod:`adaptive.sources`, which re-exports :class:`Batch`.
 
 from __future__ import annotations
 
+import math
+import re
 from typing import NamedTuple
 
 import numpy as np
@@ -42,11 +44,37 @@ class Batch(NamedTuple):
     codes: np.ndarray | None = None
 
 
+# A number as the sources accept it: optional blanks (space, tab), a sign, decimal digits with
+# an optional point and exponent, or inf/infinity/nan (non-finite: dead letters of their own).
+# Python's float() also takes "1_000", other Unicode digits and whitespace: not data here.
+_NUMBER = re.compile(r"[ \t]*[+-]?(?:(?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:[eE][+-]?[0-9]+)?"
+                     r"|inf|infinity|nan)[ \t]*", re.IGNORECASE)
+
+
 def _float_or_none(tok: str) -> float | None:
-    try:
-        return float(tok)
-    except ValueError:
-        return None
+    """``tok`` as a float if it is a number by the sources' grammar (see ``_NUMBER``), else
+    None.
+
+    Examples
+    --------
+    >>> _float_or_none(" 2.5e3 "), _float_or_none("1_000"), _float_or_none("nan")
+    (2500.0, None, nan)
+    """
+    return float(tok) if _NUMBER.fullmatch(tok) else None
+
+
+def _cell_fate(tok: str, max_abs: float) -> tuple[float | None, str | None]:
+    """A cell's text -> (value, None) for a reading, or (None, dead-letter reason)."""
+    if not tok.strip(" \t"):
+        return None, "missing_value"
+    v = _float_or_none(tok)
+    if v is None:
+        return None, "non_numeric"
+    if not math.isfinite(v):
+        return None, "non_finite"
+    if abs(v) > max_abs:
+        return None, "overflow"
+    return v, None
 
 
 def _dead(reason: str, raw: str, offset: int, sensor: str | None = None) -> dict:

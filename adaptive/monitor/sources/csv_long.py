@@ -1,26 +1,28 @@
-"""Long CSV (columns ``timestamp``, ``sensor``, ``value`` in any order, one reading per row): the
-compiled block parser and its plain reference.
+"""Long CSV (columns ``timestamp``, ``sensor``, ``value`` in any order, one reading per record):
+the compiled block parser and its plain reference.
 
-:func:`parse_long_bytes` scans raw bytes with the compiled kernel ``_scan_long``, which also
-hashes the sensor names (FNV-1a 64-bit, collisions checked byte by byte by ``_same_names``), so
-a block becomes U distinct names and (K,) codes; :func:`parse_long` parses decoded lines in
-plain Python and is the reference the tests compare the kernel against.
+:func:`parse_long_bytes` scans raw bytes without quotes with the compiled kernel
+``_scan_long``, which also hashes the sensor names (FNV-1a 64-bit, collisions checked byte by
+byte by ``_same_names``), so a block becomes U distinct names and (K,) codes;
+:func:`parse_long` reads records through Python's ``csv`` module and is the reference the tests
+compare the kernel against. A bad record is one dead letter with the record's text as ``raw``:
+``wrong_field_count``, ``missing_sensor``, or (with its sensor) ``missing_value``,
+``non_numeric``, ``non_finite`` or ``overflow`` (beyond ``max_abs``).
 """
 
 from __future__ import annotations
 
+import csv
 import math
 
 import numpy as np
 
 from adaptive.drift._drivers import kernel
-from adaptive.monitor.sources.batch import _dead, _float_or_none
+from adaptive.monitor.sources.batch import _cell_fate, _dead
 from adaptive.monitor.sources.csv_scan import (
     _EMPTY,
     _OK,
     _POW10,
-    _SLOW,
-    _fast_floats,
     _line_at,
     _parse_token,
     _split_line,
@@ -82,8 +84,9 @@ class _Spans:
 
 
 
-def parse_long_bytes(data: bytes, order: tuple[int, int, int], first_offset: int):
-    """Long rows on raw bytes with the compiled scanner.
+def parse_long_bytes(data: bytes, order: tuple[int, int, int], first_offset: int,
+                     max_abs: float = math.inf):
+    """Long records on raw bytes (no quotes, no bare CRs) with the compiled scanner.
 
     Returns (names (U,) in order of first appearance, codes (K,) into names, values (K,),
     timestamps (K,) decoded on access, offsets (K,), dead letters).
@@ -106,10 +109,13 @@ def parse_long_bytes(data: bytes, order: tuple[int, int, int], first_offset: int
     _scan_long(buf, it, isn, iv, _POW10, vals, status, spans, hashes, n_fields)
     good = n_fields == 3
     empty_name = spans[:, isn, 1] == spans[:, isn, 0]
-    bad = ~good | empty_name | (status != _OK) | ~np.isfinite(vals)
+    bad = ~good | empty_name | (status != _OK)
+    if math.isfinite(max_abs):
+        bad |= np.abs(vals) > max_abs
     dead: list[dict] = []
     if bad.any():
-        dead = _long_dead(data, spans, order, first_offset, good, empty_name, status, vals, bad)
+        dead = _long_dead(data, spans, order, first_offset, good, empty_name, vals, bad,
+                          max_abs)
     rows = np.flatnonzero(~bad)
     names, codes = _code_names(buf, data, spans, isn, hashes, rows)
     ts = _Spans(data, spans[rows, it])
@@ -117,35 +123,30 @@ def parse_long_bytes(data: bytes, order: tuple[int, int, int], first_offset: int
 
 
 def _long_dead(data: bytes, spans: np.ndarray, order: tuple[int, int, int], first_offset: int,
-               good: np.ndarray, empty_name: np.ndarray, status: np.ndarray, vals: np.ndarray,
-               bad: np.ndarray) -> list[dict]:
-    """The dead letters of the ``bad`` rows (T,) of a scanned block. A row the kernel left to
-    Python's ``float()`` that parses to a finite value is good after all: its ``vals`` entry is
-    set and its ``bad`` flag cleared (both in place)."""
+               good: np.ndarray, empty_name: np.ndarray, vals: np.ndarray, bad: np.ndarray,
+               max_abs: float) -> list[dict]:
+    """The dead letters of the ``bad`` rows (T,) of a scanned block. A row whose value the
+    kernel left to the number grammar and that is a good reading after all gets its ``vals``
+    entry set and its ``bad`` flag cleared (both in place)."""
     _, isn, iv = order
     dead: list[dict] = []
     for r in np.flatnonzero(bad).tolist():
         raw = _line_at(data, int(spans[r, 0, 0]))  # every row has a first field, maybe empty
         off = first_offset + r
-        sensor = data[spans[r, isn, 0]: spans[r, isn, 1]].decode("utf-8", "replace")
         if not good[r]:
             dead.append(_dead("wrong_field_count", raw, off))
-        elif empty_name[r]:
+            continue
+        if empty_name[r]:
             dead.append(_dead("missing_sensor", raw, off))
-        elif status[r] == _EMPTY:
-            dead.append(_dead("missing_value", raw, off, sensor))
-        elif status[r] == _SLOW:
-            tok = data[spans[r, iv, 0]: spans[r, iv, 1]].decode("utf-8", "replace")
-            v = _float_or_none(tok)
-            if v is None:
-                dead.append(_dead("non_numeric", raw, off, sensor))
-            elif not math.isfinite(v):
-                dead.append(_dead("non_finite", raw, off, sensor))
-            else:
-                vals[r] = v
-                bad[r] = False
+            continue
+        sensor = data[spans[r, isn, 0]: spans[r, isn, 1]].decode("utf-8", "replace")
+        v, reason = _cell_fate(data[spans[r, iv, 0]: spans[r, iv, 1]].decode(
+            "utf-8", "replace"), max_abs)
+        if reason is None:
+            vals[r] = v
+            bad[r] = False
         else:
-            dead.append(_dead("non_finite", raw, off, sensor))
+            dead.append(_dead(reason, raw, off, sensor))
     return dead
 
 
@@ -165,83 +166,34 @@ def _code_names(buf: np.ndarray, data: bytes, spans: np.ndarray, isn: int, hashe
     return names, codes
 
 
-def parse_long(lines: list[str], order: tuple[int, int, int], first_offset: int):
-    """Rows of 3 fields -> (sensors (K,), values (K,), timestamps (K,), offsets (K,), dead).
-
-    ``order`` gives the column positions of (timestamp, sensor, value).
+def parse_long(lines: list[str], order: tuple[int, int, int], first_offset: int,
+               max_abs: float = math.inf):
+    """Records of 3 fields (their texts, quotes as written) -> (sensors (K,), values (K,),
+    timestamps (K,), offsets (K,), dead letters). ``order`` gives the column positions of
+    (timestamp, sensor, value).
 
     Examples
     --------
-    >>> s, v, t, o, dead = parse_long(["0,a,1.5", "1,b,oops", "2,a"], (0, 1, 2), 10)
+    >>> s, v, t, o, dead = parse_long(['0,a,1.5', '1,b,oops', '2,"a,1",3', '3,a'], (0, 1, 2), 10)
     >>> s, v.tolist(), o.tolist(), [d["reason"] for d in dead]
-    (['a'], [1.5], [10], ['non_numeric', 'wrong_field_count'])
+    (['a', 'a,1'], [1.5, 3.0], [10, 12], ['non_numeric', 'wrong_field_count'])
     """
-    if all(line.count(",") == 2 for line in lines):
-        return _parse_long_columns(lines, order, first_offset)
-    return _parse_long_rows(lines, order, first_offset)
-
-
-def _parse_long_columns(lines: list[str], order: tuple[int, int, int], first_offset: int):
-    """:func:`parse_long` of rows that all have 3 fields: the columns parsed at once."""
-    it, isn, iv = order
-    n = len(lines)
-    toks = ",".join(lines).split(",")
-    ts, sensors, vtoks = toks[it::3], toks[isn::3], toks[iv::3]
-    offsets = np.arange(first_offset, first_offset + n, dtype=np.int64)
-    vals = _fast_floats(",".join(vtoks), n)
-    good = None
-    dead: list[dict] = []
-    if vals is None:
-        vals = np.full(n, np.nan)
-        good = np.ones(n, dtype=bool)
-        for k, tok in enumerate(vtoks):
-            v = _float_or_none(tok)
-            if v is None:
-                good[k] = False
-                if sensors[k]:  # a row without a sensor is a missing_sensor dead letter
-                    reason = "missing_value" if not tok.strip() else "non_numeric"
-                    dead.append(_dead(reason, lines[k], first_offset + k, sensors[k]))
-            else:
-                vals[k] = v
-    fin = np.isfinite(vals)
-    bad_sensor = [k for k, s in enumerate(sensors) if not s]
-    if not fin.all() or bad_sensor:
-        keep = fin.copy()
-        for k in np.flatnonzero(~fin):
-            if (good is None or good[k]) and sensors[k]:
-                dead.append(_dead("non_finite", lines[k], first_offset + int(k), sensors[k]))
-        for k in bad_sensor:
-            dead.append(_dead("missing_sensor", lines[k], first_offset + k))
-            keep[k] = False
-        idx = np.flatnonzero(keep)
-        sensors = [sensors[k] for k in idx]
-        ts = [ts[k] for k in idx]
-        vals, offsets = vals[idx], offsets[idx]
-        dead.sort(key=lambda d: d["offset"])
-    return sensors, vals, ts, offsets, dead
-
-
-def _parse_long_rows(lines: list[str], order: tuple[int, int, int], first_offset: int):
-    """:func:`parse_long` row by row: a row with the wrong number of fields is in the block."""
     it, isn, iv = order
     sensors, vlist, ts, offs, dead = [], [], [], [], []
-    for k, line in enumerate(lines):
-        f = line.split(",")
+    for k, (line, f) in enumerate(zip(lines, csv.reader(lines))):
         off = first_offset + k
         if len(f) != 3:
             dead.append(_dead("wrong_field_count", line, off))
             continue
-        v = _float_or_none(f[iv])
         if not f[isn]:
             dead.append(_dead("missing_sensor", line, off))
-        elif v is None:
-            reason = "missing_value" if not f[iv].strip() else "non_numeric"
+            continue
+        v, reason = _cell_fate(f[iv], max_abs)
+        if reason is not None:
             dead.append(_dead(reason, line, off, f[isn]))
-        elif not math.isfinite(v):
-            dead.append(_dead("non_finite", line, off, f[isn]))
-        else:
-            sensors.append(f[isn])
-            vlist.append(v)
-            ts.append(f[it])
-            offs.append(off)
+            continue
+        sensors.append(f[isn])
+        vlist.append(v)
+        ts.append(f[it])
+        offs.append(off)
     return sensors, np.asarray(vlist, dtype=np.float64), ts, np.asarray(offs, np.int64), dead

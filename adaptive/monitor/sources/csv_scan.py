@@ -1,13 +1,18 @@
-"""The number scanner shared by the compiled CSV parsers (:mod:`adaptive.csv_wide`,
-:mod:`adaptive.csv_long`).
+"""The record splitter and number scanner shared by the CSV parsers
+(:mod:`~adaptive.monitor.sources.csv_wide`, :mod:`~adaptive.monitor.sources.csv_long`).
 
-Parsing is chunked: bytes are read in blocks (``chunk_bytes``), split at the last newline, and
-scanned by a compiled kernel per block (``_scan_wide`` / ``_scan_long``): numbers in the usual
-decimal forms are converted exactly (Clinger's fast path, the same double as ``float``), any
-other token (``nan``, ``inf``, 19+ digits, junk) goes to ``float()`` and, if that fails, to the
-dead letters. Long CSVs get their sensor names hashed in the kernel (FNV-1a, collisions
-checked byte by byte), so a block becomes U distinct names and (K,) codes. The plain-Python
-parsers ``parse_wide``/``parse_long`` (used for quoted CSV) are the reference the tests
+CSV is RFC 4180 as Python's ``csv`` module reads it: fields separated by commas, records by
+LF, CRLF or a bare CR; a field that starts with a double quote runs to the closing quote (a
+doubled quote inside is one quote, commas and line breaks are data). Parsing is chunked: bytes
+are read in blocks (``chunk_bytes``) and cut after the last complete record. A block without a
+double quote and without a bare CR (nearly every block of a machine-written file) is scanned
+by a compiled kernel (``_scan_wide`` / ``_scan_long``): numbers in the usual decimal forms are
+converted exactly (Clinger's fast path, the same double as ``float``), any other token goes to
+the sources' number grammar (:func:`~adaptive.monitor.sources.batch._float_or_none`) and, if
+that refuses it, to the dead letters. Long CSVs get their sensor names hashed in the kernel
+(FNV-1a, collisions checked byte by byte), so a block becomes U distinct names and (K,) codes.
+Other blocks are cut into records by ``_record_ends`` (the ``csv`` module's quote states) and
+read by the plain parsers ``parse_wide``/``parse_long``, which are also the reference the tests
 compare the kernels against; with ``NUMBA_DISABLE_JIT=1`` the kernels run as Python too.
 """
 
@@ -117,15 +122,88 @@ def _split_line(buf, i, spans):
         i += 1
 
 
-def _fast_floats(text: str, n: int) -> np.ndarray | None:
-    """Parse ``n`` comma-separated numbers, or None when the text is not exactly that."""
-    if n == 0:
-        return np.zeros(0)
-    try:
-        arr = np.fromstring(text, sep=",")  # C strtod; ValueError (numpy >= 2) on a bad token
-    except (ValueError, DeprecationWarning):
-        return None
-    return arr if arr.size == n else None
+# states of the record splitter, after the csv module's parser
+_FIELD, _UNQUOTED, _QUOTED, _QUOTE_IN_QUOTED = 0, 1, 2, 3
+
+
+@kernel
+def _record_ends(buf, ends):
+    """Ends of the complete records of ``buf`` (which starts at a record's start): ``ends[k]``
+    is the index just after record k's line break (LF, CRLF or a bare CR outside quotes).
+    Returns how many were found; a CR as the last byte is left for the next block (it may be
+    the first half of a CRLF). Quotes open a field only at its start; after a closing quote
+    the field goes on unquoted, as the csv module reads it."""
+    n = buf.shape[0]
+    k = 0
+    state = _FIELD
+    i = 0
+    while i < n:
+        c = buf[i]
+        if state == _QUOTED:
+            if c == 34:
+                state = _QUOTE_IN_QUOTED
+            i += 1
+            continue
+        if c == 10 or c == 13:  # a line break outside quotes ends the record
+            if c == 13:
+                if i + 1 == n:
+                    return k
+                if buf[i + 1] == 10:
+                    i += 1
+            ends[k] = i + 1
+            k += 1
+            state = _FIELD
+        elif c == 44:
+            state = _FIELD
+        elif state == _FIELD:
+            state = _QUOTED if c == 34 else _UNQUOTED
+        elif state == _QUOTE_IN_QUOTED:
+            state = _QUOTED if c == 34 else _UNQUOTED
+        i += 1
+    return k
+
+
+def record_ends(data: bytes, eof: bool) -> np.ndarray:
+    """Ends (R,) of the records of ``data``; at ``eof`` the rest is one more record (when it is
+    not empty), ending at ``len(data)``.
+
+    Examples
+    --------
+    >>> record_ends(b'a,"x\ny"\r\nb\rc', eof=False).tolist()
+    [10, 12]
+    >>> record_ends(b'a,"x\ny"\r\nb\rc', eof=True).tolist()
+    [10, 12, 13]
+    """
+    ends = np.empty(data.count(b"\n") + data.count(b"\r") + 1, dtype=np.int64)
+    k = _record_ends(np.frombuffer(data, dtype=np.uint8), ends)
+    ends = ends[:k]
+    last = int(ends[-1]) if k else 0
+    if eof and last < len(data):
+        ends = np.append(ends, len(data))
+    return ends
+
+
+def plain_block(data: bytes) -> bool:
+    """True when ``data`` holds no double quote and no bare CR: its records are its lines and
+    the compiled scanners read it."""
+    if b'"' in data:
+        return False
+    n_cr = data.count(b"\r")
+    return n_cr == 0 or n_cr == data.count(b"\r\n")
+
+
+def record_texts(data: bytes, ends: np.ndarray, start: int = 0) -> list[str]:
+    """The records of ``data`` (cut at ``ends``) as text, without their line breaks."""
+    out = []
+    for end in ends.tolist():
+        rec = data[start:end]
+        if rec.endswith(b"\n"):
+            rec = rec[:-2] if rec.endswith(b"\r\n") else rec[:-1]
+        elif rec.endswith(b"\r"):
+            rec = rec[:-1]
+        out.append(rec.decode("utf-8", "replace"))
+        start = end
+    return out
 
 
 def _line_at(data: bytes, start: int) -> str:

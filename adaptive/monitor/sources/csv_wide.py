@@ -1,28 +1,24 @@
 """Wide CSV (``timestamp,<sensor>,<sensor>,...``): the compiled block parser and its plain
 reference.
 
-:func:`parse_wide_bytes` scans raw bytes with the compiled kernel ``_scan_wide``;
-:func:`parse_wide` parses decoded lines in plain Python (numpy's ``fromstring`` with a
-cell-by-cell fallback) and is the reference the tests compare the kernel against. An empty or
-non-numeric cell is a dead letter of that one reading; a row with the wrong number of fields is
-one dead letter as a whole.
+:func:`parse_wide_bytes` scans raw bytes without quotes with the compiled kernel
+``_scan_wide``; :func:`parse_wide` reads records through Python's ``csv`` module (quoted
+fields, line breaks inside quotes) and is the reference the tests compare the kernel against.
+An empty, non-numeric or non-finite cell, or one beyond ``max_abs`` (``overflow``), is a dead
+letter of that one reading, with the cell's text as ``raw``; a record with the wrong number of
+fields is one dead letter as a whole, with the record's text.
 """
 
 from __future__ import annotations
 
+import csv
+import math
+
 import numpy as np
 
 from adaptive.drift._drivers import kernel
-from adaptive.monitor.sources.batch import _dead, _float_or_none
-from adaptive.monitor.sources.csv_scan import (
-    _EMPTY,
-    _OK,
-    _POW10,
-    _fast_floats,
-    _line_at,
-    _parse_token,
-    _split_line,
-)
+from adaptive.monitor.sources.batch import _cell_fate, _dead
+from adaptive.monitor.sources.csv_scan import _OK, _POW10, _line_at, _parse_token, _split_line
 
 
 @kernel
@@ -48,9 +44,10 @@ def _scan_wide(buf, n_cols, pow10, vals, status, ts_span, n_fields):
         line += 1
 
 
-def parse_wide_bytes(data: bytes, columns: list[str], first_offset: int):
-    """Like :func:`parse_wide`, on raw bytes of lines joined by newlines (none at the end),
-    with the compiled scanner.
+def parse_wide_bytes(data: bytes, columns: list[str], first_offset: int,
+                     max_abs: float = math.inf):
+    """Like :func:`parse_wide`, on the raw bytes of records without quotes or bare CRs, joined
+    by LF or CRLF (none at the end), with the compiled scanner.
 
     Examples
     --------
@@ -62,98 +59,63 @@ def parse_wide_bytes(data: bytes, columns: list[str], first_offset: int):
     buf = np.frombuffer(data, dtype=np.uint8)
     n_rows = data.count(b"\n") + 1  # data holds no final newline: b"" is one blank row
     vals = np.full((n_rows, n_cols), np.nan)  # (T, C)
-    status = np.full((n_rows, n_cols), _EMPTY, dtype=np.int8)
+    status = np.full((n_rows, n_cols), _OK, dtype=np.int8)
     ts_span = np.zeros((n_rows, 2), dtype=np.int64)
     n_fields = np.zeros(n_rows, dtype=np.int64)
     _scan_wide(buf, n_cols, _POW10, vals, status, ts_span, n_fields)
     ts = [data[a:b].decode("utf-8", "replace") for a, b in ts_span.tolist()]
-    dead: list[dict] = []
-    wrong = np.flatnonzero(n_fields != n_cols + 1)
-    for r in wrong:  # the whole row is one dead letter
-        vals[r] = np.nan
-        status[r] = _OK
-        dead.append(_dead("wrong_field_count", _line_at(data, int(ts_span[r, 0])),
-                          first_offset + int(r)))
-    if (status != _OK).any():
-        for r, c in np.argwhere(status != _OK):
-            off = first_offset + int(r)
-            if status[r, c] == _EMPTY:
-                dead.append(_dead("missing_value", "", off, columns[c]))
-                continue
-            tok = _cell_text(data, ts_span[r, 0], c)
-            v = _float_or_none(tok)
-            if v is None:
-                dead.append(_dead("non_numeric", tok, off, columns[c]))
-            else:
-                vals[r, c] = v
-    bad = ~np.isfinite(vals)
-    if bad.any():
-        done = {(d["offset"], d.get("sensor")) for d in dead}
-        wrong_rows = {first_offset + int(r) for r in wrong}
-        for r, c in np.argwhere(bad):
-            off = first_offset + int(r)
-            if off in wrong_rows or (off, columns[c]) in done:
-                continue
-            dead.append(_dead("non_finite", _cell_text(data, ts_span[r, 0], c), off, columns[c]))
-    if dead:
-        dead.sort(key=lambda d: d["offset"])
-    return ts, vals, dead
+    wrong = n_fields != n_cols + 1
+    letters = [(int(r), -1, _dead("wrong_field_count", _line_at(data, int(ts_span[r, 0])),
+                                  first_offset + int(r))) for r in np.flatnonzero(wrong)]
+    vals[wrong] = np.nan
+    status[wrong] = _OK
+    odd = status != _OK  # cells the kernel left to the number grammar
+    if math.isfinite(max_abs):
+        odd |= np.abs(vals) > max_abs
+    for r, c in np.argwhere(odd).tolist():
+        tok = _cell_text(data, int(ts_span[r, 0]), c)
+        v, reason = _cell_fate(tok, max_abs)
+        vals[r, c] = np.nan if v is None else v
+        if reason is not None:
+            letters.append((r, c, _dead(reason, tok, first_offset + r, columns[c])))
+    letters.sort(key=lambda x: x[:2])
+    return ts, vals, [d for _, _, d in letters]
 
 
 def _cell_text(data: bytes, row_start: int, c: int) -> str:
-    end = data.find(b"\n", int(row_start))
-    row = data[int(row_start): end if end >= 0 else len(data)]
-    return row.split(b",")[c + 1].decode("utf-8", "replace").strip()
+    """Cell c (after the timestamp) of the row starting at ``row_start``, as written."""
+    end = data.find(b"\n", row_start)
+    row = data[row_start: end if end >= 0 else len(data)]
+    if row.endswith(b"\r"):
+        row = row[:-1]
+    return row.split(b",")[c + 1].decode("utf-8", "replace")
 
 
-
-def parse_wide(lines: list[str], columns: list[str], first_offset: int):
-    """Rows ``timestamp,v1,...,vC`` -> (timestamps (T,), values (T, C), dead letters).
+def parse_wide(lines: list[str], columns: list[str], first_offset: int,
+               max_abs: float = math.inf):
+    """Records ``timestamp,v1,...,vC`` (their texts, quotes as written) -> (timestamps (T,),
+    values (T, C), dead letters).
 
     Examples
     --------
-    >>> ts, vals, dead = parse_wide(["0,1.5,2", "1,x,3"], ["a", "b"], 0)
-    >>> ts, vals.tolist(), dead[0]["reason"], dead[0]["sensor"]
-    (['0', '1'], [[1.5, 2.0], [nan, 3.0]], 'non_numeric', 'a')
+    >>> ts, vals, dead = parse_wide(['0,1.5,"2"', '"1,5",x,3'], ["a", "b"], 0)
+    >>> ts, vals.tolist(), [(d["reason"], d["raw"], d["sensor"]) for d in dead]
+    (['0', '1,5'], [[1.5, 2.0], [nan, 3.0]], [('non_numeric', 'x', 'a')])
     """
     n_cols = len(columns)
+    vals = np.full((len(lines), n_cols), np.nan)  # (T, C)
     ts: list[str] = []
-    bodies: list[str] = []
-    for line in lines:
-        t, _, body = line.partition(",")
-        ts.append(t)
-        bodies.append(body)
-    ok_shape = all(b.count(",") == n_cols - 1 for b in bodies)
-    vals = _fast_floats(",".join(bodies), len(lines) * n_cols) if ok_shape else None
     dead: list[dict] = []
-    if vals is not None:
-        vals = vals.reshape(len(lines), n_cols)  # (T, C)
-    else:  # slow path: row by row, cell by cell, to name every bad cell
-        vals = np.full((len(lines), n_cols), np.nan)
-        for i, (line, body) in enumerate(zip(lines, bodies)):
-            toks = body.split(",") if body or n_cols == 1 else []
-            off = first_offset + i
-            if len(toks) != n_cols:
-                dead.append(_dead("wrong_field_count", line, off))
-                continue
-            row = _fast_floats(body, n_cols)
-            if row is not None:
-                vals[i] = row
-                continue
-            for c, tok in enumerate(toks):
-                v = _float_or_none(tok)
-                if v is None:
-                    reason = "missing_value" if not tok.strip() else "non_numeric"
-                    dead.append(_dead(reason, tok, off, columns[c]))
-                else:
-                    vals[i, c] = v
-    bad = ~np.isfinite(vals)
-    if bad.any():  # NaN/inf given literally in the file (cells already dead are NaN too)
-        known = {(d["offset"], d.get("sensor")) for d in dead}
-        wrong_rows = {d["offset"] for d in dead if "sensor" not in d}
-        for i, c in np.argwhere(bad):
-            off = first_offset + int(i)
-            if off in wrong_rows or (off, columns[c]) in known:
-                continue
-            dead.append(_dead("non_finite", repr(float(vals[i, c])), off, columns[c]))
+    for i, (line, fields) in enumerate(zip(lines, csv.reader(lines))):
+        off = first_offset + i
+        ts.append(fields[0] if fields else "")
+        if len(fields) != n_cols + 1:
+            dead.append(_dead("wrong_field_count", line, off))
+            continue
+        for c, tok in enumerate(fields[1:]):
+            v, reason = _cell_fate(tok, max_abs)
+            if reason is None:
+                vals[i, c] = v
+            else:
+                dead.append(_dead(reason, tok, off, columns[c]))
     return ts, vals, dead

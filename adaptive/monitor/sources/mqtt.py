@@ -5,14 +5,19 @@ after the checkpoint that covers them.
 topic suffix and the payload a number; a payload starting with ``{`` is a JSON object with
 ``sensor`` (optional when the topic names it), ``value``, ``timestamp`` and an optional ``seq``;
 a payload starting with ``[`` is a JSON array of such objects (a batch). See
-:mod:`adaptive.sources` on sharding and why shared subscriptions do not suit detection.
+:mod:`adaptive.monitor.sources` on sharding and why shared subscriptions do not suit detection.
+
+The messages come through :mod:`~adaptive.monitor.sources.mqtt_wire` (the socket read in bulk,
+packets cut by a compiled kernel) and are parsed per micro-batch: bare numeric payloads all at
+once by the CSV scanner's number kernel, JSON payloads one by one. A number is a number by the
+sources' grammar (``1_000`` is a dead letter, as in CSV), and a reading beyond the detector's
+``max_abs_input`` is an ``overflow`` dead letter.
 """
 
 from __future__ import annotations
 
 import json
 import math
-import queue
 import threading
 import time
 from collections.abc import Iterator
@@ -21,7 +26,10 @@ from urllib.parse import urlsplit
 
 import numpy as np
 
-from adaptive.monitor.sources.batch import Batch, _dead, _float_or_none
+from adaptive.drift._drivers import kernel
+from adaptive.monitor.sources import mqtt_wire
+from adaptive.monitor.sources.batch import Batch, _cell_fate, _dead, _float_or_none
+from adaptive.monitor.sources.csv_scan import _OK, _POW10, _parse_token
 
 
 def parse_mqtt_url(url: str) -> tuple[str, int, str]:
@@ -49,9 +57,11 @@ def parse_mqtt_url(url: str) -> tuple[str, int, str]:
     return parts.hostname, port, topic
 
 
+
+
 def start_client(client: Any, host: str, port: int) -> None:
     """Connect a paho ``client`` (keepalive 30 s) and start its network thread; ValueError when
-    the broker cannot be reached."""
+    the broker cannot be reached (the alert sink publishes with paho)."""
     try:
         client.connect(host, port, keepalive=30)
     except OSError as err:
@@ -59,17 +69,9 @@ def start_client(client: Any, host: str, port: int) -> None:
     client.loop_start()
 
 
-def _payload_records(text: str) -> list:
-    """A payload as records: a JSON object or array, else one bare value (ValueError: bad
-    JSON)."""
-    if text[:1] in "{[" and text:
-        obj = json.loads(text)
-        return obj if isinstance(obj, list) else [obj]
-    return [{"value": text}]
-
-
 def _number(v: Any) -> float | None:
-    """A record's ``value`` as a float, or None; bool is not a number here."""
+    """A record's ``value`` as a float, or None; bool is not a number here, and a string must
+    be a number by the sources' grammar."""
     if type(v) is float:  # the common case first
         return v
     if isinstance(v, bool) or not isinstance(v, (int, float, str)):
@@ -77,25 +79,64 @@ def _number(v: Any) -> float | None:
     return _float_or_none(v) if isinstance(v, str) else float(v)
 
 
-def _invalid(rec: dict, sensor: Any, v: float | None, raw: str, off: int) -> dict:
-    """The dead letter of a record without a sensor name or a finite value."""
+def _invalid(rec: dict, sensor: Any, v: float | None, raw: str, off: int,
+             max_abs: float) -> dict | None:
+    """The dead letter of a record without a sensor name or a usable value (None: good)."""
     if not isinstance(sensor, str) or not sensor:
         return _dead("missing_sensor", raw, off)
     if "value" not in rec:
         return _dead("missing_value", raw, off, sensor)
     if v is None:
         return _dead("non_numeric", raw, off, sensor)
-    return _dead("non_finite", raw, off, sensor)
+    if not math.isfinite(v):
+        return _dead("non_finite", raw, off, sensor)
+    if abs(v) > max_abs:
+        return _dead("overflow", raw, off, sensor)
+    return None
+
+
+@kernel
+def _payload_numbers(buf, starts, ends, pow10, vals, status, first):
+    """Each payload buf[starts[k]:ends[k]] -> (vals[k], status[k]) by the number kernel, and
+    first[k] its first byte after blanks (123 '{' or 91 '[' mark JSON)."""
+    for k in range(starts.shape[0]):
+        a, b = starts[k], ends[k]
+        while a < b and (buf[a] == 32 or buf[a] == 9):
+            a += 1
+        first[k] = buf[a] if a < b else 0
+        v, st = _parse_token(buf, a, b, pow10)
+        vals[k] = v
+        status[k] = st
+
+
+def _ranges(ids: list[int]) -> list[list[int]]:
+    """Sorted distinct ids as [first, last] runs (the unacknowledged ids of a position).
+
+    Examples
+    --------
+    >>> _ranges([5, 3, 4, 9, 4])
+    [[3, 5], [9, 9]]
+    """
+    out: list[list[int]] = []
+    for i in sorted(set(ids)):
+        if out and out[-1][1] == i - 1:
+            out[-1][1] = i
+        else:
+            out.append([i, i])
+    return out
 
 
 class MQTTSource:
     """Readings from an MQTT broker, QoS 1, persistent session, acknowledged after checkpoints.
 
-    The client connects with a fixed ``client_id`` and ``clean_session=False`` and acknowledges
-    a message (``manual_ack``) only once the monitor has checkpointed its effect, so after a
-    crash the broker redelivers exactly the messages whose effect was lost. Messages whose
-    ``seq`` (or numeric ``timestamp``) is not above the last one checkpointed for their sensor
-    are redeliveries of work already saved: they are dropped and counted as duplicates.
+    The client connects with a fixed ``client_id`` and a persistent session (clean session
+    off) and acknowledges a message only once the monitor has checkpointed its effect, so after
+    a crash the broker redelivers exactly the messages whose effect was lost. Redeliveries of
+    work already saved are dropped and counted as duplicates: the messages a checkpoint covered
+    but a crash (or a lost connection) kept from being acknowledged are recognised by their
+    packet id (the position lists them; the broker resends them first, flagged DUP), and JSON
+    records by a ``seq`` (or numeric ``timestamp``) not above the last one checkpointed for
+    their sensor.
 
     The broker must keep unacknowledged messages in flight and queue them while the monitor is
     away: for mosquitto set ``max_inflight_messages 0`` and ``max_queued_messages 0`` (or large).
@@ -103,107 +144,209 @@ class MQTTSource:
 
     def __init__(self, url: str, *, client_id: str = "adaptive-monitor", max_batch: int = 65536,
                  idle_exit: float | None = None, connect_timeout: float = 10.0):
-        try:
-            import paho.mqtt.client as mqtt
-        except ImportError:  # pragma: no cover - an optional dependency
-            raise ValueError("MQTT sources need paho-mqtt >= 2: pip install paho-mqtt") from None
         self.host, self.port, self.topic = parse_mqtt_url(url)
         self._prefix = self.topic[:-1] if self.topic.endswith("#") else None
         if self._prefix is not None and self._prefix.startswith("$share/"):
             self._prefix = self._prefix.split("/", 2)[2]
+        self.client_id = client_id
         self.max_batch = max_batch
         self.idle_exit = idle_exit
-        self._q: queue.SimpleQueue = queue.SimpleQueue()
+        self.max_abs = math.inf  # readings beyond: overflow dead letters (the monitor sets it)
         self._count = 0
         self._last_seen: dict[str, float] = {}
-        self._connected = threading.Event()
+        self._pending: list[int] = []  # ids handed out in batches, not acknowledged yet
+        self._skip: set[int] = set()  # ids a checkpoint covered that the broker may resend
+        self._names: dict[bytes, str] = {}  # topic -> sensor name (the topic suffix)
         self._stop = threading.Event()
-        self._client = mqtt.Client(
-            mqtt.CallbackAPIVersion.VERSION2, client_id=client_id, clean_session=False,
-            manual_ack=True,
-        )
-        self._client.on_message = lambda c, u, m: self._q.put((m.topic, m.payload, m.mid))
-        self._client.on_connect = self._on_connect
-        start_client(self._client, self.host, self.port)
-        if not self._connected.wait(connect_timeout):
-            self._client.loop_stop()
-            raise ValueError(f"MQTT broker {self.host}:{self.port} did not accept the connection")
+        self._conn = mqtt_wire.Connection(self.host, self.port, client_id, self.topic,
+                                          connect_timeout=connect_timeout)
 
-    def _on_connect(self, client, userdata, flags, reason_code, properties):
-        if not reason_code.is_failure:
-            client.subscribe(self.topic, qos=1)
-            self._connected.set()
+    @property
+    def identity(self) -> dict[str, Any]:
+        """What a state saved on this source is bound to (see :mod:`adaptive.monitor.state`)."""
+        return {"kind": "mqtt", "host": self.host, "port": self.port, "topic": self.topic,
+                "client_id": self.client_id}
+
+    @property
+    def position(self) -> dict[str, Any]:
+        return {"byte": 0, "row": self._count, "last_seen": dict(self._last_seen),
+                "unacked": _ranges(self._pending + list(self._skip))}
 
     def seek(self, position: dict) -> None:
-        """Restore the message count and per-sensor last-seen keys of a checkpoint."""
+        """Restore the message count, the per-sensor last-seen keys and the checkpointed but
+        unacknowledged message ids of a checkpoint."""
         self._count = int(position.get("row", 0))
         self._last_seen = {k: float(v) for k, v in position.get("last_seen", {}).items()}
+        self._skip = {i for a, b in position.get("unacked", []) for i in range(a, b + 1)}
 
     def stop(self) -> None:
         self._stop.set()
 
     def ack(self, mids: list) -> None:
-        for mid in mids:
-            self._client.ack(mid, 1)
+        """Acknowledge the messages ``mids`` (after the checkpoint that covers them)."""
+        done = set(mids)
+        self._conn.send(mqtt_wire.puback_packets(np.array(sorted(done), dtype=np.int64)))
+        self._pending = [m for m in self._pending if m not in done]
 
     def close(self) -> None:
-        self._client.disconnect()  # queued after the last PUBACKs, which the loop still sends
-        self._client.loop_stop()
+        self._conn.close()
 
     def batches(self) -> Iterator[Batch]:
+        """Micro-batches of what the socket holds, until ``stop()`` or ``idle_exit`` seconds
+        without a message (the time the monitor spends on a batch does not count)."""
+        buf = b""
         idle_since = time.monotonic()
+        reconnects = self._conn.reconnects
         while not self._stop.is_set():
-            msgs = []
-            try:
-                msgs.append(self._q.get(timeout=0.1))
-                while len(msgs) < self.max_batch:
-                    msgs.append(self._q.get_nowait())
-            except queue.Empty:
-                pass
-            if not msgs:
+            data = self._conn.read(0.1)
+            if self._conn.reconnects != reconnects:  # the broker resends what is not acked
+                reconnects, buf = self._conn.reconnects, b""
+                self._skip.update(self._pending)
+            if not data:
                 if self.idle_exit is not None and time.monotonic() - idle_since > self.idle_exit:
                     return
                 continue
+            buf += data
+            pkts, used = mqtt_wire.scan(buf)
+            if not used:
+                continue
+            chunk, buf = buf[:used], buf[used:]
+            self._check_subacks(chunk, pkts)
+            pub = pkts[pkts[:, 0] == mqtt_wire.PUBLISH]
+            for lo in range(0, pub.shape[0], self.max_batch):
+                yield self._parse(chunk, pub[lo:lo + self.max_batch])
             idle_since = time.monotonic()
-            yield self._parse(msgs)
 
-    def _parse(self, msgs: list) -> Batch:
-        sensors, vals, ts, offs, dead, acks = [], [], [], [], [], []
-        dup = 0
-        for topic, payload, mid in msgs:
-            acks.append(mid)
-            suffix = topic[len(self._prefix):] if self._prefix is not None else topic
-            text = payload.decode("utf-8", "replace").strip()
+    def _check_subacks(self, chunk: bytes, pkts: np.ndarray) -> None:
+        for row in pkts[pkts[:, 0] == mqtt_wire.SUBACK].tolist():
+            if chunk[row[3] - 1] == 0x80:
+                raise ValueError(f"MQTT broker {self.host}:{self.port} refused the "
+                                 f"subscription to {self.topic!r}")
+
+    def _topic_name(self, topic: bytes) -> str:
+        name = self._names.get(topic)
+        if name is None:
+            text = topic.decode("utf-8", "replace")
+            name = self._names[topic] = text[len(self._prefix):] if self._prefix is not None \
+                else text
+        return name
+
+    def _parse(self, chunk: bytes, pub: np.ndarray) -> Batch:
+        """PUBLISH packets (M, 6) of ``chunk`` -> one batch, in arrival order."""
+        buf = np.frombuffer(chunk, dtype=np.uint8)
+        n = buf.shape[0]
+        qos = (pub[:, 1] >> 1) & 3  # (M,)
+        dup = (pub[:, 1] & 8) != 0
+        t1 = pub[:, 5]
+        mids = np.where(qos > 0, buf[np.minimum(t1, n - 1)].astype(np.int64) * 256
+                        + buf[np.minimum(t1 + 1, n - 1)], 0)
+        starts, ends = t1 + 2 * (qos > 0), pub[:, 3]
+        self._pending.extend(mids[qos > 0].tolist())
+        drop = dup & (qos > 0) & np.isin(mids, list(self._skip))
+        fresh = np.flatnonzero(~dup)
+        if fresh.size:  # the broker resends first: nothing after a new message is a resend
+            drop[fresh[0]:] = False
+        self._skip.difference_update(mids[drop].tolist())
+        if fresh.size:
+            self._skip.clear()
+        vals = np.empty(pub.shape[0])
+        status = np.empty(pub.shape[0], dtype=np.int8)
+        first = np.empty(pub.shape[0], dtype=np.uint8)
+        _payload_numbers(buf, starts, ends, _POW10, vals, status, first)
+        keep = np.flatnonzero(~drop)
+        topics = [self._topic_name(chunk[a:b]) for a, b in pub[keep][:, 4:6].tolist()]
+        is_json = (first[keep] == 123) | (first[keep] == 91)
+        args = (chunk, keep, starts, ends, vals, status, topics)
+        batch = self._json_batch(*args, is_json) if is_json.any() else self._bare_batch(*args)
+        return batch._replace(acks=mids[qos > 0].tolist(),
+                              duplicates=batch.duplicates + int(drop.sum()))
+
+    def _bare_batch(self, chunk, keep, starts, ends, vals, status, topics) -> Batch:
+        """Bare numeric payloads only: one record each, numbers from the kernel."""
+        k = keep.size
+        v = vals[keep]
+        offs = self._count + np.arange(k, dtype=np.int64)
+        self._count += k
+        named = np.fromiter(map(bool, topics), dtype=bool, count=k)
+        ok = (status[keep] == _OK) & (np.abs(v) <= self.max_abs) & named
+        dead = []
+        for j in np.flatnonzero(~ok).tolist():  # left to the grammar, beyond max_abs, unnamed
+            x, reason, raw = self._bare(chunk, keep[j], starts, ends, None, topics[j])
+            if reason is None:
+                v[j], ok[j] = x, True
+            else:
+                dead.append(_dead(reason, raw, int(offs[j]), topics[j] or None))
+        good = np.flatnonzero(ok)
+        codes_of: dict[str, int] = {}
+        codes = np.fromiter((codes_of.setdefault(topics[j], len(codes_of))
+                             for j in good.tolist()), dtype=np.int64, count=good.size)
+        return Batch("coded", list(codes_of), v[good], [None] * good.size, offs[good], dead,
+                     self.position, k, codes=codes)
+
+    def _bare(self, chunk, m, starts, ends, x, topic) -> tuple[float | None, str | None, str]:
+        """One bare payload -> (value, dead-letter reason or None, its text); ``x``: the
+        kernel's value when it read one."""
+        raw = chunk[starts[m]:ends[m]].decode("utf-8", "replace")
+        reason = None
+        if x is None:
+            x, reason = _cell_fate(raw, self.max_abs)
+        elif abs(x) > self.max_abs:
+            reason = "overflow"
+        if not topic:
+            reason = "missing_sensor"
+        return x, reason, raw
+
+    def _json_batch(self, chunk, keep, starts, ends, vals, status, topics, is_json) -> Batch:
+        """A batch with JSON payloads: records one by one, in arrival order."""
+        sensors, values, ts, offs, dead = [], [], [], [], []
+        dups = 0
+        for j, m in enumerate(keep.tolist()):
+            if not is_json[j]:
+                x, reason, raw = self._bare(chunk, m, starts, ends,
+                                            vals[m] if status[m] == _OK else None, topics[j])
+                off = self._count
+                self._count += 1
+                if reason is not None:
+                    dead.append(_dead(reason, raw, off, topics[j] or None))
+                else:
+                    sensors.append(topics[j])
+                    values.append(x)
+                    ts.append(None)
+                    offs.append(off)
+                continue
+            text = chunk[starts[m]:ends[m]].decode("utf-8", "replace")
             try:
-                recs = _payload_records(text)
+                obj = json.loads(text)
             except ValueError as err:
-                dead.append(_dead("bad_json", text, self._count, suffix or None))
+                dead.append(_dead("bad_json", text, self._count, topics[j] or None))
                 dead[-1]["error"] = str(err)
                 self._count += 1
                 continue
+            recs = obj if isinstance(obj, list) else [obj]
             for rec in recs:
                 off = self._count
                 self._count += 1
                 if not isinstance(rec, dict):
-                    dead.append(_dead("bad_json", json.dumps(rec), off, suffix or None))
+                    dead.append(_dead("bad_json", json.dumps(rec), off, topics[j] or None))
                     continue
-                sensor = rec.get("sensor", suffix)
+                sensor = rec.get("sensor", topics[j])
                 v = _number(rec.get("value"))
-                if not isinstance(sensor, str) or not sensor or v is None or not math.isfinite(v):
-                    raw = text if len(recs) == 1 else json.dumps(rec)
-                    dead.append(_invalid(rec, sensor, v, raw, off))
+                raw = text if len(recs) == 1 else json.dumps(rec)
+                bad = _invalid(rec, sensor, v, raw, off, self.max_abs)
+                if bad is not None:
+                    dead.append(bad)
                     continue
                 key = rec.get("seq", rec.get("timestamp"))
                 if isinstance(key, (int, float)) and not isinstance(key, bool):
                     if key <= self._last_seen.get(sensor, -math.inf):
-                        dup += 1
                         self._count -= 1  # a redelivery is not a new record
+                        dups += 1
                         continue
                     self._last_seen[sensor] = float(key)
                 sensors.append(sensor)
-                vals.append(v)
+                values.append(v)
                 ts.append(rec.get("timestamp"))
                 offs.append(off)
-        pos = {"byte": 0, "row": self._count, "last_seen": dict(self._last_seen)}
-        return Batch("events", sensors, np.asarray(vals, dtype=np.float64), ts,
-                     np.asarray(offs, dtype=np.int64), dead, pos, len(msgs), acks, dup)
+        return Batch("events", sensors, np.asarray(values, dtype=np.float64), ts,
+                     np.asarray(offs, dtype=np.int64), dead, self.position, keep.size,
+                     duplicates=dups)
