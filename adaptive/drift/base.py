@@ -298,19 +298,22 @@ class Detector(river_base.Base):
             raise ValueError(f"x={x!r} is not a number")
         try:
             v = float(x)
-        except (TypeError, ValueError, OverflowError):
-            raise ValueError(f"x={x!r} is not a number (or not a float)") from None
+            finite_input = True
+        except OverflowError:  # an int beyond any float: beyond max_abs_input too
+            v, finite_input = math.inf, False
+        except (TypeError, ValueError):
+            raise ValueError(f"x={x!r} is not a number") from None
         if not abs(v) <= limit(self._max_abs):
             if self.nan_policy == "skip":
                 self.n_skipped += 1
                 return None
-            if v != v or v in (math.inf, -math.inf):
+            if finite_input and (v != v or v in (math.inf, -math.inf)):
                 raise ValueError(
                     f"x={x!r} is not finite; pass nan_policy='skip' to ignore such values")
             raise ValueError(
-                f"x={x!r} exceeds max_abs_input={self._max_abs!r} of {type(self).__name__} in "
-                "absolute value: it would overflow the state; pass nan_policy='skip' to skip "
-                "such values"
+                f"x={x!r:.60} exceeds max_abs_input={self._max_abs!r} of {type(self).__name__} "
+                "in absolute value: it would overflow the state; pass nan_policy='skip' to "
+                "skip such values"
             )
         if self._binary and v != 0.0 and v != 1.0:
             raise ValueError(
