@@ -51,7 +51,7 @@ def atomic_write(
         with os.fdopen(fd, "wb") as handle:
             if hook is not None:
                 hook("open")
-            write(handle if hook is None else _HookedFile(handle, hook))
+            write(handle if hook is None else _HookedFile(handle, hook))  # type: ignore[arg-type]  # duck-typed file
             handle.flush()
             os.fsync(handle.fileno())
             if hook is not None:
