@@ -35,7 +35,7 @@ import os
 import random
 import warnings
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import torch
@@ -44,6 +44,13 @@ from traincore._atomic import Hook, atomic_write, remove_stale_temp_files
 from traincore._digest import payload_digest
 from traincore._state_checks import restore_problems
 from traincore.distributed import rank, unwrap
+
+if TYPE_CHECKING:
+    from torch.optim.lr_scheduler import LRScheduler
+    from torch.serialization import MAP_LOCATION
+
+    from traincore.objective import Objective
+    from traincore.updater import Updater
 
 __all__ = ["CheckpointError", "load_checkpoint", "read_checkpoint", "remove_stale_temp_files",
            "rng_state", "save_checkpoint", "set_rng_state"]
@@ -65,7 +72,7 @@ def rng_state() -> dict[str, Any]:
     kind, keys, pos, has_gauss, cached = np.random.get_state(legacy=True)
     state: dict[str, Any] = {
         "python": [version, list(internal), gauss],  # internal: 625 ints < 2**32
-        "numpy": [kind, torch.from_numpy(keys.astype(np.int64)), int(pos), int(has_gauss),
+        "numpy": [kind, torch.from_numpy(keys.astype(np.int64)), int(pos), int(has_gauss),  # type: ignore[union-attr]  # legacy=True: a tuple
                   float(cached)],
         "torch": torch.get_rng_state(),
     }
@@ -101,9 +108,9 @@ def save_checkpoint(
     *,
     model: torch.nn.Module,
     optimizer: torch.optim.Optimizer | None = None,
-    scheduler: Any = None,
-    updater: Any = None,
-    objective: Any = None,
+    scheduler: LRScheduler | None = None,
+    updater: Updater | None = None,
+    objective: Objective | None = None,
     epoch: int,
     step: int,
     history: list[dict[str, Any]],
@@ -171,7 +178,9 @@ def _atomic_save(payload: dict[str, Any], target: Path) -> None:
     atomic_write(target, lambda handle: torch.save(payload, handle), _write_hook)
 
 
-def read_checkpoint(path: str | os.PathLike, *, map_location: Any = "cpu") -> dict[str, Any]:
+def read_checkpoint(
+    path: str | os.PathLike, *, map_location: MAP_LOCATION = "cpu"
+) -> dict[str, Any]:
     """Load and validate a checkpoint file without restoring anything.
 
     Raises :class:`FileNotFoundError` for a missing file and :class:`CheckpointError` naming
@@ -231,11 +240,11 @@ def load_checkpoint(
     *,
     model: torch.nn.Module | None = None,
     optimizer: torch.optim.Optimizer | None = None,
-    scheduler: Any = None,
-    updater: Any = None,
-    objective: Any = None,
+    scheduler: LRScheduler | None = None,
+    updater: Updater | None = None,
+    objective: Objective | None = None,
     restore_rng: bool = True,
-    map_location: Any = "cpu",
+    map_location: MAP_LOCATION = "cpu",
 ) -> dict[str, Any]:
     """Restore what :func:`save_checkpoint` wrote into the objects given; return the contents.
 
