@@ -26,7 +26,7 @@ True
 from __future__ import annotations
 
 import os
-from typing import Any
+from typing import Any, TypeVar
 
 import torch
 import torch.distributed as dist
@@ -34,6 +34,7 @@ from torch.nn.parallel import DistributedDataParallel
 from torch.utils.data import Dataset, DistributedSampler
 
 _ENV = ("RANK", "WORLD_SIZE")
+_T = TypeVar("_T")
 
 
 def is_distributed() -> bool:
@@ -160,7 +161,7 @@ def all_reduce_metrics(tensor: torch.Tensor) -> torch.Tensor:
     return tensor
 
 
-def broadcast_object(obj: Any, src: int = 0) -> Any:
+def broadcast_object(obj: _T, src: int = 0) -> _T:
     """``obj`` from rank ``src`` on every process (``obj`` itself on one process)."""
     if not is_distributed():
         return obj
