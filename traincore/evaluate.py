@@ -28,7 +28,7 @@ from traincore.objective import split_batch
 from traincore.precision import Precision
 
 
-def to_device(batch: Any, device: torch.device) -> Any:
+def to_device(batch: Any, device: torch.device | str) -> Any:
     """Move every tensor in a (nested) tuple/list/dict batch to ``device``."""
     if isinstance(batch, torch.Tensor):
         return batch.to(device, non_blocking=True)
