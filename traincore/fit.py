@@ -51,7 +51,7 @@ from traincore._state_checks import foreign_parameters
 from traincore.checkpoint import load_checkpoint, rng_state, save_checkpoint
 from traincore.evaluate import check_loader, evaluate, to_device
 from traincore.metrics import MetricAccumulator
-from traincore.objective import StepOutput, Supervised
+from traincore.objective import Objective, StepOutput, Supervised
 from traincore.precision import Precision
 from traincore.updater import Updater
 
@@ -100,10 +100,10 @@ def fit(
     *,
     optimizer: torch.optim.Optimizer,
     epochs: int,
-    objective: Any = None,
+    objective: Objective | None = None,
     precision: str | Precision = "fp32",
     eval_loader: Iterable | None = None,
-    scheduler: Any = None,
+    scheduler: torch.optim.lr_scheduler.LRScheduler | None = None,
     scheduler_interval: str = "step",
     grad_clip: float | None = None,
     callbacks: Sequence[Callback] = (),
@@ -299,7 +299,7 @@ def _shard(loader: Iterable) -> Iterable:
 def _train_epoch(run: _Run, epoch: int) -> dict[str, Any]:
     sampler = getattr(run.loader, "sampler", None)
     if hasattr(sampler, "set_epoch"):
-        sampler.set_epoch(epoch)  # a new shuffle per epoch, the same on every rank
+        sampler.set_epoch(epoch)  # type: ignore[union-attr]  # a new shuffle per epoch, the same on every rank
     run.objective.on_epoch_start(epoch)
     run.model.train()
     meter = MetricAccumulator(run.device)
@@ -325,7 +325,7 @@ def _progress_bar(run: _Run, epoch: int):
         return None
     from tqdm.auto import tqdm  # imported only when a bar is shown
 
-    total = len(run.loader) if hasattr(run.loader, "__len__") else None
+    total = len(run.loader) if hasattr(run.loader, "__len__") else None  # type: ignore[arg-type]
     return tqdm(total=total, desc=f"epoch {epoch + 1}/{run.epochs}", leave=False)
 
 
@@ -380,7 +380,7 @@ def _write_checkpoint(run: _Run, epoch: int) -> None:
         torch.distributed.all_gather_object(rng, rng_state())
     if run.main:
         save_checkpoint(
-            run.checkpoint, model=run.model, optimizer=run.updater.optimizer,
+            run.checkpoint, model=run.model, optimizer=run.updater.optimizer,  # type: ignore[arg-type]  # run.main implies a path
             scheduler=run.updater.scheduler, updater=run.updater, objective=run.objective,
             epoch=epoch, step=run.updater.step_count, history=run.history, rng=rng,
         )
