@@ -111,8 +111,8 @@ class MetricAccumulator:
         self._loss_ns.append(n)
         self.loss_count += n
         if output is not None:
-            self._hits.append((output.argmax(-1) == target).sum())  # argmax: no autograd
-            self.acc_count += int(target.shape[0])
+            self._hits.append((output.argmax(-1) == target).sum())  # type: ignore[attr-defined]  # argmax: no autograd
+            self.acc_count += int(target.shape[0])  # type: ignore[union-attr]  # given with output
         if len(self._losses) >= self.fold_every:
             self._fold()
 
@@ -122,9 +122,9 @@ class MetricAccumulator:
         for loss, n in zip(self._losses, self._loss_ns):
             by_n.setdefault(n, []).append(loss)
         for n, losses in by_n.items():  # usually one n, plus the short last batch
-            self._loss_sum.add_(torch.stack(losses).sum(dtype=self._loss_sum.dtype), alpha=n)
+            self._loss_sum.add_(torch.stack(losses).sum(dtype=self._loss_sum.dtype), alpha=n)  # type: ignore[union-attr]  # set by _zeros
         if self._hits:
-            self._correct.add_(torch.stack(self._hits).sum())
+            self._correct.add_(torch.stack(self._hits).sum())  # type: ignore[union-attr]
         self._losses, self._loss_ns, self._hits = [], [], []
 
     def totals(self) -> torch.Tensor:
@@ -133,9 +133,9 @@ class MetricAccumulator:
             self._zeros(torch.zeros(()))
         self._fold()
         counts = torch.tensor(
-            [self.loss_count, self.acc_count], dtype=self._loss_sum.dtype
+            [self.loss_count, self.acc_count], dtype=self._loss_sum.dtype  # type: ignore[union-attr]
         ).to(self.device, non_blocking=True)
-        return torch.stack((self._loss_sum, counts[0], self._correct, counts[1]))
+        return torch.stack((self._loss_sum, counts[0], self._correct, counts[1]))  # type: ignore[arg-type]
 
     def compute(self, totals: torch.Tensor | None = None) -> dict[str, Any]:
         """Read the means with one host sync: ``{"loss", "acc", "count"}`` (None when empty).
@@ -146,7 +146,7 @@ class MetricAccumulator:
             if self._loss_sum is None:
                 return {"loss": None, "acc": None, "count": 0}
             self._fold()
-            loss_sum, correct = torch.stack((self._loss_sum, self._correct)).tolist()
+            loss_sum, correct = torch.stack((self._loss_sum, self._correct)).tolist()  # type: ignore[arg-type]
             loss_count, acc_count = self.loss_count, self.acc_count
         else:
             loss_sum, loss_count, correct, acc_count = totals.tolist()
