@@ -21,10 +21,13 @@ Examples
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any, NamedTuple
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 import torch
 import torch.nn.functional as F
+
+if TYPE_CHECKING:
+    from traincore.updater import Updater
 
 
 class StepOutput(NamedTuple):
@@ -43,13 +46,15 @@ class Objective:
     state that must survive a resume (Free-AT's perturbation, a guard's history).
     """
 
-    def step(self, model: torch.nn.Module, batch: Any, updater: Any) -> StepOutput:
+    def step(self, model: torch.nn.Module, batch: Any, updater: Updater) -> StepOutput:
         raise NotImplementedError
 
     def on_epoch_start(self, epoch: int) -> None:
         """Called by :func:`traincore.fit` before each epoch (0-based)."""
 
-    def on_epoch_end(self, epoch: int, model: torch.nn.Module, updater: Any) -> dict[str, float]:
+    def on_epoch_end(
+        self, epoch: int, model: torch.nn.Module, updater: Updater
+    ) -> dict[str, float]:
         """Called after each epoch; may return extra metrics for the history."""
         return {}
 
@@ -83,7 +88,7 @@ class Supervised(Objective):
     def __init__(self, loss_fn: Callable[[torch.Tensor, torch.Tensor], torch.Tensor] | None = None):
         self.loss_fn = loss_fn
 
-    def step(self, model: torch.nn.Module, batch: Any, updater: Any) -> StepOutput:
+    def step(self, model: torch.nn.Module, batch: Any, updater: Updater) -> StepOutput:
         x, y = split_batch(batch)
         with updater.autocast(x):
             logits = model(x)  # (N, classes)
