@@ -64,6 +64,8 @@ class Precision:
         One of ``"fp32"``, ``"bf16"``, ``"fp16"``. A ``Precision`` is also accepted and copied.
     """
 
+    name: str
+
     def __init__(self, name: str | Precision = "fp32"):
         if isinstance(name, Precision):
             name = name.name
