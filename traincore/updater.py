@@ -71,7 +71,7 @@ class Updater:
         *,
         precision: str | Precision = "fp32",
         grad_clip: float | None = None,
-        scheduler: Any = None,
+        scheduler: torch.optim.lr_scheduler.LRScheduler | None = None,
         scheduler_interval: str = "step",
     ):
         if not isinstance(model, torch.nn.Module):
@@ -99,7 +99,9 @@ class Updater:
         self.scaler = self.precision.grad_scaler(self.device)
         self.step_count = 0
 
-    def autocast(self, where: torch.Tensor | torch.device | None = None):
+    def autocast(
+        self, where: torch.Tensor | torch.device | None = None
+    ) -> contextlib.AbstractContextManager:
         """Autocast context of this run's precision, for the device of ``where`` (or the model)."""
         return self.precision.autocast(self.device if where is None else where)
 
