@@ -1,8 +1,10 @@
 """Compiled kernels against the plain-Python reference (the same source, NUMBA_DISABLE_JIT=1).
 
 A subprocess runs every registered detector with numba's JIT disabled on fixed seeded streams,
-through ``update_many`` and a 2-stream ``Fleet`` fed by events, and prints alarms and final state
-rows as JSON; this process runs the compiled kernels on the same streams. Both must agree exactly.
+through ``update_many``, a 2-stream ``Fleet`` fed by events and by a dense block (its lane
+kernel, where it has one) and ``update`` one value at a time (the compiled builtin when jitted),
+and prints alarms and final state rows as JSON; this process runs the compiled kernels on the
+same streams. Both must agree exactly.
 """
 
 from __future__ import annotations
@@ -47,10 +49,20 @@ for name, params in json.loads(sys.argv[1]):
     alarms = det.update_many(a)
     fleet = Fleet(cls(**params), 2)
     ev = fleet.update_events(np.tile([0, 1], a.size), np.stack([a, b], axis=1).reshape(-1))
+    dense = Fleet(cls(**params), 2)  # the lane kernel where the detector has one
+    dm = dense.update(np.stack([a, b], axis=1))
+    one = cls(**params)  # one value at a time (the compiled builtin when jitted)
+    flags = []
+    for x in a.tolist():
+        one.update(x)
+        flags.append(int(one.drift_detected) + 2 * int(one.warning_detected))
     out["results"].append({
         "drift": alarms.drift.tolist(), "warning": alarms.warning.tolist(),
         "row": det._row.tolist(), "fleet_drift": ev.drift.tolist(),
         "fleet_warning": ev.warning.tolist(), "fleet_rows": fleet._state.tolist(),
+        "dense_drift": np.argwhere(dm.drift).tolist(),
+        "dense_warning": np.argwhere(dm.warning).tolist(), "dense_rows": dense.rows().tolist(),
+        "single_flags": flags, "single_row": one._row.tolist(),
     })
 print(json.dumps(out))
 """
@@ -92,11 +104,12 @@ def test_compiled_kernels_equal_the_python_reference():
     for (name, params), ref, got in zip(REFERENCE_CASES, reference["results"],
                                         compiled["results"]):
         where = f"{name}({params})"
-        for key in ("drift", "warning", "fleet_drift", "fleet_warning"):
+        for key in ("drift", "warning", "fleet_drift", "fleet_warning", "dense_drift",
+                    "dense_warning", "single_flags"):
             assert got[key] == ref[key], f"{where}: {key}"
-        np.testing.assert_array_equal(np.array(got["row"]), np.array(ref["row"]), err_msg=where)
-        np.testing.assert_array_equal(np.array(got["fleet_rows"]), np.array(ref["fleet_rows"]),
-                                      err_msg=where)
+        for key in ("row", "fleet_rows", "dense_rows", "single_row"):
+            np.testing.assert_array_equal(np.array(got[key]), np.array(ref[key]),
+                                          err_msg=f"{where}: {key}")
         n_alarms += len(ref["drift"])
         assert len(ref["drift"]) + len(ref["warning"]) > 0, f"{where}: no alarm to compare"
     assert n_alarms > len(REFERENCE_CASES)
