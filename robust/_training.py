@@ -133,7 +133,7 @@ class AdversarialObjective(Objective):
     def _adversarial(self, model: torch.nn.Module, x: torch.Tensor, y: torch.Tensor,
                      precision: str | None) -> torch.Tensor:
         """The training inputs for ``(x, y)`` (detached, shape of ``x``): ``self.attack``."""
-        return self.attack(model, x, y, precision=precision)
+        return self.attack(model, x, y, precision=precision)  # type: ignore[attr-defined]
 
     def _loss(self, model: torch.nn.Module, x: torch.Tensor, x_adv: torch.Tensor,
               y: torch.Tensor, updater: Any) -> tuple[torch.Tensor, torch.Tensor]:
