@@ -64,7 +64,7 @@ class IndexedDataset(Dataset):
         self.dataset = dataset
 
     def __len__(self) -> int:
-        return len(self.dataset)
+        return len(self.dataset)  # type: ignore[arg-type]
 
     def __getitem__(self, i: int):
         x, y = self.dataset[i]
@@ -111,7 +111,7 @@ class ATTA(AdversarialObjective):
             self._delta = torch.zeros(shape, dtype=torch.float32, device=x.device)
             self._seen = torch.zeros(self.num_samples, dtype=torch.bool, device=x.device)
         elif self._delta.device != x.device:
-            self._delta, self._seen = self._delta.to(x.device), self._seen.to(x.device)
+            self._delta, self._seen = self._delta.to(x.device), self._seen.to(x.device)  # type: ignore[union-attr]
 
     def step(self, model: torch.nn.Module, batch: Any, updater: Any) -> StepOutput:
         if not isinstance(batch, (tuple, list)) or len(batch) != 3:
@@ -125,17 +125,17 @@ class ATTA(AdversarialObjective):
                              f"sample, got shape {tuple(index.shape)}")
         self._buffers_for(x)
         eps, alpha = self.current_eps(), self.current_alpha(0.5)
-        seen = self._seen.index_select(0, index).view(-1, *([1] * (x.ndim - 1)))  # (N, 1, ...)
+        seen = self._seen.index_select(0, index).view(-1, *([1] * (x.ndim - 1)))  # type: ignore[union-attr]  # (N, 1, ...)
         radius = torch.as_tensor(eps, dtype=x.dtype, device=x.device)
         u = torch.rand(x.shape, generator=self.generator, device=x.device, dtype=x.dtype)
-        start = torch.where(seen, x + self._delta.index_select(0, index).to(x.dtype),
+        start = torch.where(seen, x + self._delta.index_select(0, index).to(x.dtype),  # type: ignore[union-attr]
                             x + (2 * u - 1) * radius)  # first visit: PGD's random start
         x_adv = pgd(unwrap(model), x, y, eps=eps, alpha=alpha, steps=self.steps,
                     lower=self.lower, upper=self.upper, bn_mode=self.bn_mode,
                     generator=self.generator, precision=updater.precision.name, start=start)
         with torch.no_grad():
-            self._delta.index_copy_(0, index, (x_adv - x).float())
-            self._seen.index_fill_(0, index, True)
+            self._delta.index_copy_(0, index, (x_adv - x).float())  # type: ignore[union-attr]
+            self._seen.index_fill_(0, index, True)  # type: ignore[union-attr]
         x_adv = like_input(x_adv.detach(), x)
         loss, logits = self._loss(model, x, x_adv, y, updater)
         updater.update(loss)
