@@ -27,9 +27,12 @@ import math
 import pathlib
 import sys
 import time
-from typing import Any
+from typing import TYPE_CHECKING
 
 import torch
+
+if TYPE_CHECKING:
+    from traincore import Objective
 
 METHODS = ("clean", "pgd", "fast", "nfgsm", "free", "trades")
 
@@ -196,7 +199,7 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _objective(args: argparse.Namespace, hold: tuple | None) -> Any:
+def _objective(args: argparse.Namespace, hold: tuple | None) -> Objective:
     from robust import NFGSM, PGDAT, TRADES, EarlyStop, EpsWarmup, FastAT, FreeAT, OverfitGuard
     from traincore import Supervised
 
@@ -206,6 +209,7 @@ def _objective(args: argparse.Namespace, hold: tuple | None) -> Any:
         if m not in ("pgd", "trades"):
             raise UsageError(f"--early-stop applies to --method pgd or trades, not {m!r}")
         stop = EarlyStop(margin=args.stop_margin, tau=args.early_stop)
+    obj: Objective
     if m == "clean":
         obj = Supervised()
     elif m == "pgd":
