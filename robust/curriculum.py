@@ -91,10 +91,10 @@ class Curriculum(Objective):
     def on_epoch_start(self, epoch: int) -> None:
         self._epoch = epoch
         if self.steps is not None:
-            self.objective.steps = self._at(self.steps, epoch)
+            self.objective.steps = self._at(self.steps, epoch)  # type: ignore[attr-defined]
         if self.tau is not None:
-            old = self.objective.early_stop
-            self.objective.early_stop = EarlyStop(margin=old.margin, tau=self._at(self.tau, epoch),
+            old = self.objective.early_stop  # type: ignore[attr-defined]
+            self.objective.early_stop = EarlyStop(margin=old.margin, tau=self._at(self.tau, epoch),  # type: ignore[attr-defined]
                                                   compact=old.compact)
         self.objective.on_epoch_start(epoch)
 
@@ -104,7 +104,7 @@ class Curriculum(Objective):
     def on_epoch_end(self, epoch: int, model: torch.nn.Module, updater: Any) -> dict[str, float]:
         metrics = dict(self.objective.on_epoch_end(epoch, model, updater))
         if self.steps is not None:
-            metrics["attack_steps"] = float(self.objective.steps)
+            metrics["attack_steps"] = float(self.objective.steps)  # type: ignore[attr-defined]
         return metrics
 
     def fallback(self) -> Objective | None:
