@@ -70,7 +70,7 @@ def import_dataset(spec: str) -> Any:
 
 
 def _random_split(ds: Dataset, seed: int) -> tuple[Dataset, Dataset]:
-    n = len(ds)
+    n = len(ds)  # type: ignore[arg-type]
     perm = torch.randperm(n, generator=torch.Generator().manual_seed(seed)).tolist()
     cut = int(round(0.75 * n))
     return Subset(ds, perm[:cut]), Subset(ds, perm[cut:])
