@@ -76,7 +76,7 @@ def _run(out: pathlib.Path) -> str:
 
         from robust import autoattack_accuracy
     except ImportError:
-        autoattack_accuracy = None
+        autoattack_accuracy = None  # type: ignore[assignment]
     rows, models = [], {}
     for name, objective in (("clean", Supervised()), ("Fast-AT", FastAT(eps=EPS)),
                             ("PGD-AT (PGD-10)", PGDAT(eps=EPS, steps=10))):
@@ -92,7 +92,7 @@ def _run(out: pathlib.Path) -> str:
                             png_path=out / "accuracy_vs_eps.png",
                             title=f"digits, SmallCNN, {DEMO_EPOCHS} epochs")
     (out / "demo.json").write_text(json.dumps({"rows": rows, "curve": curve}, indent=1))
-    aa_head = f"AutoAttack (first {AA_N}) %" if autoattack_accuracy else "AutoAttack"
+    aa_head = f"AutoAttack (first {AA_N}) %" if autoattack_accuracy else "AutoAttack"  # type: ignore[truthy-function]
     lines = [
         f"digits, SmallCNN, L-inf eps={EPS}, {DEMO_EPOCHS} epochs (the 30-epoch quality setup "
         f"is benchmarks/robust_quality.py), seed {SEED}, {torch.get_num_threads()} thread(s)",
@@ -100,8 +100,8 @@ def _run(out: pathlib.Path) -> str:
         "|---|---|---|---|---|",
     ]
     for r in rows:
-        aa = f"{100 * r['aa']:.1f}" if "aa" in r else "n/a (pip install torchattacks)"
-        lines.append(f"| {r['method']} | {100 * r['clean']:.1f} | {100 * r['pgd50']:.1f} | {aa} | "
+        aa = f"{100 * r['aa']:.1f}" if "aa" in r else "n/a (pip install torchattacks)"  # type: ignore[operator]
+        lines.append(f"| {r['method']} | {100 * r['clean']:.1f} | {100 * r['pgd50']:.1f} | {aa} | "  # type: ignore[operator]
                      f"{r['train_s']:.1f} |")
     lines.append(f"accuracy-vs-eps plot: {out / 'accuracy_vs_eps.png'}")
     return "\n".join(lines + [""] + _fashion_mnist(out))
@@ -117,7 +117,7 @@ def _fashion_mnist(out: pathlib.Path) -> list[str]:
     except FileNotFoundError as err:
         return [f"Fashion-MNIST part skipped: {err}"]
     model = torch.nn.Sequential(Normalize(MEAN, STD), CNN28())  # pixels in [0, 1] in
-    model, wall = _train("fmnist", PGDAT(eps=FM_EPS, early_stop=EarlyStop(tau=1)), train_set,
+    model, wall = _train("fmnist", PGDAT(eps=FM_EPS, early_stop=EarlyStop(tau=1)), train_set,  # type: ignore[assignment]
                          model=model, epochs=FM_EPOCHS, batch=128)
     test = test_set.tensors
     row = {"train_s": wall, "clean": clean_accuracy(model, test),
