@@ -142,7 +142,7 @@ def robust_accuracy(
     for a in attacks:
         if not callable(a):
             raise TypeError(f"attack must be callable as attack(model, x, y), got {type(a)}")
-    correct, total = _correct_counts(model, data, attacks, batch_size, device)
+    correct, total = _correct_counts(model, data, attacks, batch_size, device)  # type: ignore[arg-type]
     return correct / total
 
 
