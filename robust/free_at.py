@@ -132,9 +132,9 @@ class FreeAT(AdversarialObjective):
                 logits = model(x_in)  # (N, classes)
                 loss = F.cross_entropy(logits, y)
             updater.update(loss)  # one backward: parameter grads AND delta.grad
-            grad = torch.nan_to_num(delta.grad, nan=0.0)
+            grad = torch.nan_to_num(delta.grad, nan=0.0)  # type: ignore[arg-type]
             with torch.no_grad():
-                delta = torch.clamp(delta + eps * grad.sign(), -eps, eps)
+                delta = torch.clamp(delta + eps * grad.sign(), -eps, eps)  # type: ignore[arg-type]
                 delta = torch.max(torch.min(delta, hi - x), lo - x)
             losses.append(loss.detach().float())
         # carry the full-size perturbation: keep the rows a smaller batch did not touch
