@@ -194,7 +194,7 @@ class OverfitGuard(Objective):
     def _eps(self) -> Any:
         obj = self.objective
         while not hasattr(obj, "eps"):
-            obj = obj.objective
+            obj = obj.objective  # type: ignore[attr-defined]
         return obj.eps
 
     def pgd_accuracy(self, model: torch.nn.Module) -> float:
@@ -250,7 +250,7 @@ class OverfitGuard(Objective):
         if self.fallback == "auto":
             make = getattr(objective, "fallback", None)
             return make() if callable(make) else None
-        return self.fallback(objective)
+        return self.fallback(objective)  # type: ignore[operator]
 
     @staticmethod
     def _snapshot(model: torch.nn.Module, updater: Any) -> dict[str, Any]:
@@ -263,9 +263,9 @@ class OverfitGuard(Objective):
 
     def _restore(self, model: torch.nn.Module, updater: Any) -> None:
         good = self._good
-        unwrap(model).load_state_dict(good["model"])
-        updater.optimizer.load_state_dict(copy.deepcopy(good["optimizer"]))
-        updater.load_state_dict(copy.deepcopy(good["updater"]))
+        unwrap(model).load_state_dict(good["model"])  # type: ignore[index]
+        updater.optimizer.load_state_dict(copy.deepcopy(good["optimizer"]))  # type: ignore[index]
+        updater.load_state_dict(copy.deepcopy(good["updater"]))  # type: ignore[index]
 
     # --- state --------------------------------------------------------------------------------
     @property
