@@ -110,7 +110,7 @@ class NFGSM(AdversarialObjective):
         )
         if self.clip is not None:
             bound = self.clip * per_sample(eps, "eps", x)
-            x_adv = torch.clamp(x + torch.clamp(x_adv - x, -bound, bound),
+            x_adv = torch.clamp(x + torch.clamp(x_adv - x, -bound, bound),  # type: ignore[arg-type]
                                 self._bound(self.lower, x), self._bound(self.upper, x))
         return like_input(x_adv.detach(), x)
 
