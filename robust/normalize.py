@@ -61,6 +61,9 @@ class Normalize(nn.Module):
         are saved in the state dict).
     """
 
+    mean: torch.Tensor  # (C, 1, 1) buffer
+    std: torch.Tensor  # (C, 1, 1) buffer
+
     def __init__(self, mean: Sequence[float] | torch.Tensor, std: Sequence[float] | torch.Tensor):
         super().__init__()
         m, s = _channels("mean", mean, False), _channels("std", std, True)
