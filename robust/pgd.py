@@ -316,13 +316,13 @@ def run_attack(
                     best, best_value, best_success = x_adv, value, success
                     continue
                 # keep the first success; otherwise take a success or a higher loss
-                take = ~best_success & (success | (value > best_value))  # (N,)
+                take = ~best_success & (success | (value > best_value))  # type: ignore[operator]  # (N,)
                 best = torch.where(take.view(n, *([1] * (x.ndim - 1))), x_adv, best)
-                best_value = torch.where(take, value, best_value)
+                best_value = torch.where(take, value, best_value)  # type: ignore[arg-type]
                 best_success = best_success | (take & success)
-    s.watch(best)  # a NaN gradient in the last step leaves NaN in x_adv
+    s.watch(best)  # type: ignore[arg-type]  # a NaN gradient in the last step leaves NaN in x_adv
     check_finite_run(s.nonfinite)
-    return best.detach().to(x.dtype)
+    return best.detach().to(x.dtype)  # type: ignore[union-attr]
 
 
 def pgd(
