@@ -130,7 +130,7 @@ def trades_attack(
         if early_stop is None:
             ascend_(model, s, x_adv, kl, steps, check)
         else:
-            ascend_early_(model, s, x_adv, kl, steps, y, early_stop, compact, check)
+            ascend_early_(model, s, x_adv, kl, steps, y, early_stop, compact, check)  # type: ignore[arg-type]
     s.watch(x_adv)
     check_finite_run(s.nonfinite)
     return x_adv.detach().to(x.dtype)
