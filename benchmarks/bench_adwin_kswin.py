@@ -17,17 +17,19 @@ Workloads (seeded; values are float64, River gets the same values as Python floa
   ``det.drift_detected`` on both sides (the River-style loop).
 - ``adaptive/adwin-fleet-1000x10000``: 1000 streams x 10,000 steps (10**7 updates), each stream
   N(0, 1) with a shift of +1 at step 5,000 in every tenth stream; ours one
-  ``Fleet(ADWIN(), 1000).update(values (10000, 1000))``, River 1000 ``ADWIN`` objects updated
+  ``Fleet(ADWIN(), 1000).update(values (10000, 1000))`` on all cores ("ours") and on one thread
+  ("ours-1-thread": their ratio is the two-core scaling), River 1000 ``ADWIN`` objects updated
   step by step. Both process all 10**7 updates (River once: ~5-10 s), so the medians compare.
 
 Run: ``.venv/bin/python -m pytest benchmarks/bench_adwin_kswin.py -o addopts="" -p
 no:cacheprovider --benchmark-only --benchmark-json=out.json``; ratios from
-``benchmarks/summarize.py``.
+``benchmarks/summarize.py``. The machine is shared: say how loaded it was with the figures.
 """
 
 from __future__ import annotations
 
 import json
+import os
 import platform
 from pathlib import Path
 
@@ -76,7 +78,8 @@ def _write_quality() -> None:
 
     meta = {"python": platform.python_version(), "numpy": np.__version__,
             "numba": numba.__version__, "river": river.__version__,
-            "machine": platform.processor() or platform.machine()}
+            "machine": platform.processor() or platform.machine(), "cores": os.cpu_count(),
+            "load_average": os.getloadavg()}
     (RESULTS / "adaptive_adwin_kswin.json").write_text(
         json.dumps({"meta": meta, "workloads": _quality}, indent=2))
     lines = ["# ADWIN / KSWIN vs River: alarms in the benchmark workloads", "",
@@ -190,17 +193,19 @@ FLEET_VALUES = _fleet_values()
 _fleet_ours: dict[str, np.ndarray] = {}
 
 
-def test_adwin_fleet_ours(benchmark):
+@pytest.mark.parametrize("impl", ["ours", "ours-1-thread"])
+def test_adwin_fleet_ours(benchmark, impl):
     Fleet(ADWIN(), 2).update(FLEET_VALUES[:100, :2])  # compile outside the timing
 
     def run():
-        _fleet_ours["pairs"] = Fleet(ADWIN(), N_STREAMS).update(FLEET_VALUES,
-                                                                 output="pairs").drift
+        fleet = Fleet(ADWIN(), N_STREAMS)
+        fleet.n_threads = 1 if impl == "ours-1-thread" else None  # all cores by default
+        _fleet_ours["pairs"] = fleet.update(FLEET_VALUES, output="pairs").drift
 
-    _label(benchmark, "adaptive/adwin-fleet-1000x10000", "ours", FLEET_VALUES.size)
+    _label(benchmark, "adaptive/adwin-fleet-1000x10000", impl, FLEET_VALUES.size)
     benchmark.pedantic(run, rounds=3, warmup_rounds=0)
     pairs = _fleet_ours["pairs"]
-    _record("adaptive/adwin-fleet-1000x10000", benchmark, "ours", FLEET_VALUES.size,
+    _record("adaptive/adwin-fleet-1000x10000", benchmark, impl, FLEET_VALUES.size,
             pairs[:, 0].tolist(), n_streams_with_drift=int(np.unique(pairs[:, 1]).size))
 
 
