@@ -1,9 +1,11 @@
 """Demo: the sensor monitor on a simulated plant (``run_demo(out_dir)``, under 30 s).
 
-Writes ``plant.csv`` (wide: 24 sensors, 5000 time steps; three sensors drift: a mean step,
-a slow ramp and a variance increase; a few malformed cells), runs ``python -m adaptive monitor``'s
-code path on it with PageHinkley calibrated per sensor to ARL0 = 50000 readings on each
-sensor's first 500 readings, prints the alerts, and draws ``timeline.png``.
+Writes ``plant.csv`` (wide: 24 sensors in their own units, 5000 time steps; three sensors drift:
+a mean step of 1.5 sigma, a slow ramp to 3 sigma and a threefold spread; a few malformed
+cells), runs ``python -m adaptive monitor``'s code path on it with the monitor's default
+detector, :class:`~adaptive.drift.MeanScaleCUSUM` (a mean and a spread statistic per sensor,
+standardised on each sensor's own first readings, one threshold for both at about one false
+alarm per million readings), prints the alerts, and draws ``timeline.png``.
 """
 
 from __future__ import annotations
@@ -49,14 +51,12 @@ def run_demo(out_dir: str) -> str:
         if os.path.exists(p):
             os.remove(p)
     onsets = _write_plant(data)
-    from adaptive import PageHinkley, SensorMonitor
+    from adaptive import MeanScaleCUSUM, SensorMonitor
     from adaptive.monitor.alerts import DeadLetters, JSONLSink
     from adaptive.monitor.sources import CSVSource
 
-    # the library path of `python -m adaptive monitor` (the CLI has no --calibrate-options)
-    mon = SensorMonitor(PageHinkley(), calibrate_first=500, arl0=50_000,
-                        calibrate_options={"n_streams": 8, "max_steps": 100_000},
-                        alert_sinks=[JSONLSink(alerts)],
+    # the library path of `python -m adaptive monitor --source plant.csv` with its defaults
+    mon = SensorMonitor(MeanScaleCUSUM(), alert_sinks=[JSONLSink(alerts)],
                         dead_letters=DeadLetters(os.path.join(out_dir, "dl.jsonl")),
                         state_path=os.path.join(out_dir, "state.json"),
                         checkpoint_every=50_000)

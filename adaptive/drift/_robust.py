@@ -83,3 +83,40 @@ def buffer_warm_up(st, x, p, n_slot, buf_slot, mu_slot, sigma_slot, p_warm, p_mu
     st[mu_slot] = med if p[p_mu0] != p[p_mu0] else p[p_mu0]
     st[sigma_slot] = robust_scale(buf, med) if p[p_sigma] != p[p_sigma] else p[p_sigma]
     return 1
+
+
+@kernel
+def refine_unit(st, x, p, mu_slot, sigma_slot, acc, p_mu0, p_sigma, p_cap):
+    """After the warm-up, keep refining the unit with in-control-looking values.
+
+    A plug-in unit from a short warm-up stays wrong forever, and a sigma estimated 20% low
+    sets off a spread chart within a few hundred values: the run lengths of such charts are
+    heavy-tailed, with many early false alarms behind a long mean. So each value within 3
+    sigma of the location (a value beyond is left out, as in :func:`robust_scale`) updates
+    running Welford sums in st[acc], st[acc + 1], st[acc + 2] (count, mean, squared
+    deviations; seeded with the warm-up's estimate), until ``p[p_cap]`` values are in; the
+    unit in use (mu_slot, sigma_slot) follows them, unless given as parameters.
+    """
+    if (p[p_mu0] == p[p_mu0] and p[p_sigma] == p[p_sigma]) or st[acc] >= p[p_cap]:
+        return
+    if abs(x - st[mu_slot]) > TRIM * st[sigma_slot]:
+        return
+    n = st[acc] + 1.0
+    delta = x - st[acc + 1]
+    st[acc + 1] += delta / n
+    st[acc + 2] += delta * (x - st[acc + 1])
+    st[acc] = n
+    if p[p_mu0] != p[p_mu0]:
+        st[mu_slot] = st[acc + 1]
+    if p[p_sigma] != p[p_sigma]:
+        s = math.sqrt(st[acc + 2] / (n - 1.0) / TRIM_CONSISTENCY)
+        if s > 0.0:
+            st[sigma_slot] = s
+
+
+@kernel
+def seed_refinement(st, mu_slot, sigma_slot, acc, n):
+    """Start the sums of :func:`refine_unit` at the warm-up's estimate, worth n values."""
+    st[acc] = n
+    st[acc + 1] = st[mu_slot]
+    st[acc + 2] = st[sigma_slot] ** 2 * (n - 1.0) * TRIM_CONSISTENCY

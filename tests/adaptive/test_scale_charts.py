@@ -89,12 +89,12 @@ def test_warm_up_estimate_resists_outliers_and_replays():
     rng = np.random.default_rng(0)
     x = rng.normal(100.0, 2.0, 400)
     x[[3, 17]] = [1e5, -1e5]  # two wild readings inside the warm-up
-    det = MeanScaleCUSUM()
+    det = MeanScaleCUSUM(warm_start=50)
     det.update_many(x[:50])
     assert det.mu0_ == pytest.approx(100.0, abs=1.0) and det.sigma_ == pytest.approx(2.0, rel=0.3)
     # a change in the warm-up's minority is seen at its end, pointing back into it
     y = np.concatenate([rng.normal(0, 1, 35), rng.normal(30, 1, 15)])
-    got = alarms(MeanScaleCUSUM(), y)
+    got = alarms(MeanScaleCUSUM(warm_start=50), y)
     assert got and got[0][:2] == (49, "mean up") and abs(got[0][2] - 35) <= 1
 
 
