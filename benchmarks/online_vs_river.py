@@ -268,9 +268,10 @@ def collect(args: argparse.Namespace) -> dict:
     runs, sp = [], None
     partial = pathlib.Path(args.out).with_suffix(".partial.jsonl")  # one line per finished run
     partial.write_text("")
+    names = [] if args.only else args.streams or list(streams)
     with tempfile.TemporaryDirectory() as tmp:
         path = pathlib.Path(tmp) / "items.pkl"
-        for name in args.streams or list(streams):
+        for name in names:
             for seed in seeds:
                 r = one_run(name, streams[name], args.n, seed, args.models, dr, path)
                 runs.append(r)
@@ -278,12 +279,12 @@ def collect(args: argparse.Namespace) -> dict:
                     f.write(json.dumps(r) + "\n")
                 print(name, seed, {m: round(v["score"], 4) for m, v in r["models"].items()},
                       flush=True)
-        if not args.no_speed:
+        if not args.no_speed and args.only != "label-free":
             sp = speed(dr, path)
             print("speed", {m: round(v) for m, v in sp["samples_per_cpu_s"].items()}, flush=True)
     if dr is not None:
         dr.close()
-    lf = [] if args.no_label_free else [label_free(s) for s in seeds]
+    lf = [] if args.no_label_free or args.only == "speed" else [label_free(s) for s in seeds]
     import river
 
     partial.unlink()
@@ -300,11 +301,16 @@ def collect(args: argparse.Namespace) -> dict:
 def merge(files: list[str]) -> dict:
     """One document from several (e.g. one per seed, run side by side): runs and label-free
     parts joined, the first speed part kept."""
-    docs = [json.loads(pathlib.Path(f).read_text()) for f in files]
+    docs = [json.loads(pathlib.Path(f).read_text()) for f in files if not f.endswith(".jsonl")]
+    for f in files:  # the runs a part finished so far (its .partial.jsonl)
+        if f.endswith(".jsonl"):
+            lines = pathlib.Path(f).read_text().splitlines()
+            docs.append({"runs": [json.loads(x) for x in lines if x], "label_free": [],
+                         "seeds": [], "speed": None, "seconds": 0.0})
     doc = dict(docs[0])
     doc["runs"] = [r for d in docs for r in d["runs"]]
     doc["label_free"] = [a for d in docs for a in d["label_free"]]
-    doc["seeds"] = sorted({s for d in docs for s in d["seeds"]})
+    doc["seeds"] = sorted({r["seed"] for r in doc["runs"]})
     doc["speed"] = next((d["speed"] for d in docs if d["speed"]), None)
     doc["seconds"] = max(d["seconds"] for d in docs)
     doc["parts"] = files
@@ -322,6 +328,8 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--no-label-free", action="store_true")
     ap.add_argument("--before", action="store_true",
                     help="ours_default = the adaptive recipe documented before issue 12")
+    ap.add_argument("--only", choices=("speed", "label-free"),
+                    help="skip the streams: only the speed or the label-free part")
     ap.add_argument("--merge", nargs="+", metavar="JSON",
                     help="join earlier outputs (one per seed, say) into --out")
     ap.add_argument("--out", default=str(RESULTS / "online_vs_river"))
