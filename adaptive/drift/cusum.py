@@ -72,9 +72,9 @@ def _chart(s_pos, s_neg, x, mu0, sigma, k):
     z = z if z >= -LIMIT else -LIMIT
     up = s_pos + z - k
     down = s_neg - z - k
-    up = 0.0 if up < 0.0 else (up if up < LIMIT else LIMIT)  # max(0, .) without a branch
-    down = 0.0 if down < 0.0 else (down if down < LIMIT else LIMIT)
-    return up, down
+    up = up if up > 0.0 else 0.0  # max(0.0, up) as Python computes it, without a branch
+    down = down if down > 0.0 else 0.0
+    return (up if up < LIMIT else LIMIT), (down if down < LIMIT else LIMIT)
 
 
 @kernel

@@ -23,6 +23,7 @@ from adaptive.drift import _welford as W
 from adaptive.drift import cusum as C
 from adaptive.drift import ewma as E
 from adaptive.drift import page_hinkley as PH
+from adaptive.drift._drivers import limit
 from adaptive.drift.base import DRIFT, DRIFT_FLAG, WARNING, WARNING_FLAG, Alarms, Detector
 from adaptive.drift.cusum import CUSUM
 from adaptive.drift.ewma import EWMA
@@ -93,11 +94,15 @@ def _cusum_step(st, x, p):
     new = st.clone()
     warm, _ = _warm_up(new, st, x, p)
     d = x - st[:, C.MU0]
-    inf = torch.full_like(d, float("inf"))
+    limit = torch.full_like(d, C.LIMIT)  # |z| and the sums are capped as in the numba kernel
     z = torch.where(st[:, C.SIGMA] > 0.0, d / st[:, C.SIGMA],
-                    torch.where(d == 0.0, torch.zeros_like(d), torch.copysign(inf, d)))
+                    torch.where(d == 0.0, torch.zeros_like(d), torch.copysign(limit, d)))
+    z = torch.where(z <= C.LIMIT, z, limit)
+    z = torch.where(z >= -C.LIMIT, z, -limit)
     sp = _pos(st[:, C.S_POS] + z - p[:, C.P_K])
     sn = _pos(st[:, C.S_NEG] - z - p[:, C.P_K])
+    sp = torch.where(sp < C.LIMIT, sp, limit)
+    sn = torch.where(sn < C.LIMIT, sn, limit)
     drift = _mode_drift(p[:, C.P_MODE], sp > p[:, C.P_H], sn > p[:, C.P_H]) & ~warm
     new[:, C.S_POS] = torch.where(warm, st[:, C.S_POS], sp)
     new[:, C.S_NEG] = torch.where(warm, st[:, C.S_NEG], sn)
@@ -211,8 +216,9 @@ class TorchFleet:
     def update(self, values: torch.Tensor) -> Alarms:
         """Feed one step (S,) or T steps (T, S); returns boolean masks shaped like ``values``.
 
-        Non-finite values raise ``ValueError`` (one host sync per call), or are skipped and
-        counted with the detector's ``nan_policy="skip"``.
+        Non-finite values and values above the detector's ``max_abs_input`` raise
+        ``ValueError`` (one host sync per call), or are skipped and counted with the detector's
+        ``nan_policy="skip"``.
         """
         v = torch.as_tensor(values, dtype=torch.float64, device=self.state.device)
         single = v.ndim == 1
@@ -220,10 +226,13 @@ class TorchFleet:
         if v2.ndim != 2 or v2.shape[1] != self.n_streams:
             raise ValueError(f"values must have shape ({self.n_streams},) or "
                              f"(T, {self.n_streams}), got {tuple(v.shape)}")
-        finite = torch.isfinite(v2)  # (T, S)
+        bound = limit(self.detector.max_abs_input)
+        finite = (v2 <= bound) & (v2 >= -bound)  # (T, S): accepted (False for nan, inf, huge)
         if self.detector.nan_policy != "skip" and not bool(finite.all()):
-            raise ValueError("values contain non-finite entries; pass nan_policy='skip' to the "
-                             "detector to ignore them")
+            raise ValueError(
+                "values contain non-finite entries or entries above max_abs_input="
+                f"{self.detector.max_abs_input!r} in absolute value; pass nan_policy='skip' to "
+                "the detector to skip them")
         codes = torch.zeros(v2.shape, dtype=torch.int8, device=v2.device)  # (T, S)
         st = self.state
         for t in range(v2.shape[0]):

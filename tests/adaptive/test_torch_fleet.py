@@ -27,6 +27,11 @@ DETECTORS = {
 
 def _values(kind, n_steps, n_streams, seed):
     rng = np.random.default_rng(seed)
+    if kind == "extreme":  # a constant warm-up (sigma 0), then huge accepted values
+        v = np.ones((n_steps, n_streams))
+        v[n_steps // 2:] = rng.choice([-1e99, 1e99, 3.0], size=(n_steps - n_steps // 2,
+                                                                n_streams))
+        return v
     if kind == "repeated":
         v = np.repeat(rng.integers(-2, 3, size=(n_steps // 20 + 1, n_streams)), 20, axis=0)
         return v[:n_steps].astype(np.float64)
@@ -51,7 +56,8 @@ def _compare(make, values, device="cpu", **params):
 
 
 @pytest.mark.parametrize("name", list(DETECTORS))
-@given(kind=st.sampled_from(["gauss", "change", "repeated"]), n_steps=st.integers(1, 200),
+@given(kind=st.sampled_from(["gauss", "change", "repeated", "extreme"]),
+       n_steps=st.integers(1, 200),
        n_streams=st.integers(1, 6), seed=st.integers(0, 2**32 - 1))
 @settings(max_examples=8)
 def test_torch_fleet_equals_numba_fleet(name, kind, n_steps, n_streams, seed):
@@ -83,6 +89,20 @@ def test_per_stream_params_round_trip_and_errors():
         TorchFleet(DDM(), 2)
     with pytest.raises(ValueError, match="h"):
         TorchFleet(CUSUM(), 2, h=[1.0, -1.0])
+
+
+@pytest.mark.parametrize("name", list(DETECTORS))
+def test_values_above_max_abs_input_are_refused_like_numba(name):
+    values = np.random.default_rng(5).normal(size=(300, 3))
+    values[[7, 150, 151], [0, 2, 2]] = [2e100, -1e200, np.inf]
+    with pytest.raises(ValueError, match="max_abs_input"):
+        TorchFleet(DETECTORS[name](), 3).update(torch.from_numpy(values))
+    make = lambda: DETECTORS[name]().clone({"nan_policy": "skip"})  # noqa: E731
+    fleet, tfleet = Fleet(make(), 3), TorchFleet(make(), 3)
+    np.testing.assert_array_equal(fleet.update(values).drift,
+                                  tfleet.update(torch.from_numpy(values)).drift.numpy())
+    np.testing.assert_array_equal(fleet._state, tfleet.state.numpy())
+    assert tfleet.n_skipped.tolist() == fleet.n_skipped.tolist() == [1, 0, 2]
 
 
 def test_nan_skip_matches_numba():
