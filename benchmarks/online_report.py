@@ -15,7 +15,7 @@ def _mean(rs: list[dict], m: str, key: str) -> float:
     return float(np.mean(vals)) if vals and None not in vals else float("nan")
 
 
-def _gain(rs: list[dict], a: str, b: str, key: str = "score") -> float:
+def gain(rs: list[dict], a: str, b: str, key: str = "score") -> float:
     """Points by which model ``a`` beats model ``b`` (see the module docstring)."""
     va, vb = _mean(rs, a, key), _mean(rs, b, key)
     if rs[0]["task"] == "classification":
@@ -38,9 +38,9 @@ def targets(runs: list[dict], speed: dict | None, ours: str = "ours_default") ->
         row = {"kind": rs[0]["kind"]}
         for peer in ("ours_static", "deep_river", "HAT", "ARF", "logreg"):
             if peer in models and ours in models:
-                row[f"vs_{peer}"] = _gain(rs, ours, peer)
+                row[f"vs_{peer}"] = gain(rs, ours, peer)
         if rs[0]["changes"] and "ours_static" in models and ours in models:
-            row["post_drift_vs_static"] = _gain(rs, ours, "ours_static", "post_drift")
+            row["post_drift_vs_static"] = gain(rs, ours, "ours_static", "post_drift")
         rows[name] = row
     vals = list(rows.values())
 

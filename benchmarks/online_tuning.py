@@ -35,7 +35,7 @@ import numpy as np
 import torch
 
 sys.path.insert(0, str(pathlib.Path(__file__).parent))
-from online_report import by_stream  # noqa: E402
+from online_report import by_stream, gain  # noqa: E402
 from online_streams import POST, TUNING, TUNING_SEEDS, N, mlp, run_progressive  # noqa: E402
 
 HIDDEN, LR = 64, 1e-3  # as in online_vs_river.py
@@ -108,22 +108,9 @@ def rank(runs: list[dict]) -> dict:
     groups = by_stream(runs)
     table = {}
     for v in runs[0]["models"]:
-        gaps, posts = [], []
-        for rs in groups.values():
-            sign = 100.0 if rs[0]["task"] == "classification" else None
-
-            def m(key, model, rs=rs):
-                return float(np.mean([r["models"][model][key] for r in rs]))
-            if sign:
-                gaps.append(sign * (m("score", v) - m("score", "static")))
-            else:  # MAE: % lower
-                gaps.append(100 * (m("score", "static") - m("score", v)) / m("score", "static"))
-            if rs[0]["changes"]:
-                if sign:
-                    posts.append(sign * (m("post_drift", v) - m("post_drift", "static")))
-                else:
-                    s = m("post_drift", "static")
-                    posts.append(100 * (s - m("post_drift", v)) / s)
+        gaps = [gain(rs, v, "static") for rs in groups.values()]
+        posts = [gain(rs, v, "static", "post_drift") for rs in groups.values()
+                 if rs[0]["changes"]]
         table[v] = {"worst_gap": min(gaps), "mean_gap": float(np.mean(gaps)),
                     "post_gain": float(np.mean(posts)) if posts else float("nan"),
                     "gaps": gaps, "samples_per_cpu_s": float(np.mean(
