@@ -45,6 +45,12 @@ try:  # optional fast path, detected by feature
         remember_source(fn)
         return numba.njit(cache=True)(fn)
 
+    def inline_kernel(fn):
+        """As :func:`kernel`, inlined into its callers (numba IR): a big step kernel that is
+        not inlined by LLVM costs a call with its array arguments per update."""
+        remember_source(fn)
+        return numba.njit(cache=True, inline="always")(fn)
+
     def _driver(fn):
         return numba.njit(cache=True, nogil=True)(fn)
 
@@ -66,7 +72,7 @@ except ImportError:  # pragma: no cover - numba is a dependency, but keep the li
         fn.py_func = fn
         return fn
 
-    _driver = kernel
+    _driver = inline_kernel = kernel
     _f64_ptr = None
 
 

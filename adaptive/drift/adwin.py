@@ -33,7 +33,7 @@ import math
 from river import base as river_base
 
 from adaptive._checks import INT32_MAX, check_int, check_number
-from adaptive.drift._drivers import kernel
+from adaptive.drift._drivers import inline_kernel, kernel
 from adaptive.drift.base import DRIFT, DRIFT_FLAG, NONE, Detector, Threshold
 
 MAX_LEVELS = 48  # levels of the exponential histogram: window up to max_buckets * (2**48 - 1)
@@ -63,24 +63,35 @@ def _init(st, p):
     st[N_LEVELS] = 1.0  # one (empty) level, like River's initial bucket list
 
 
-@kernel
+@inline_kernel
 def _insert(st, x, m):
     """Append x as a bucket of level 0, update width/total/variance, then merge full levels."""
     cap = m + 1  # slots per level
     tot0 = COUNTS + MAX_LEVELS  # start of the totals block
-    var0 = tot0 + MAX_LEVELS * cap  # start of the variances block
     c = int(st[COUNTS])
     st[tot0 + c] = x
-    st[var0 + c] = 0.0
+    st[tot0 + MAX_LEVELS * cap + c] = 0.0  # its variance
     st[COUNTS] = c + 1.0
-    width = st[WIDTH] + 1.0
+    w_old = st[WIDTH]  # == width - 1.0 below, exactly (integer-valued)
+    width = w_old + 1.0
     st[WIDTH] = width
+    total = st[TOTAL]
     inc = 0.0
-    if width > 1.0:
-        dv = x - st[TOTAL] / (width - 1.0)
-        inc = (width - 1.0) * dv * dv / width
+    if w_old > 0.0:
+        dv = x - total / w_old
+        inc = w_old * dv * dv / width
     st[VARIANCE] += inc
-    st[TOTAL] += x
+    st[TOTAL] = total + x
+    if c + 1 == cap:  # level 0 overflowed (every other insert with the default max_buckets)
+        _merge(st, m)
+
+
+@inline_kernel
+def _merge(st, m):
+    """Merge the two oldest buckets of each overflowing level, from level 0 upwards."""
+    cap = m + 1
+    tot0 = COUNTS + MAX_LEVELS
+    var0 = tot0 + MAX_LEVELS * cap
     i = 0
     n1 = 1.0  # values per bucket at level i (2**i)
     inv = 1.0  # 1 / n1: t * 2**-i and t / 2**i are the same real number, so the same double
@@ -145,7 +156,7 @@ def _delete_oldest(st, m):
         st[N_LEVELS] -= 1.0
 
 
-@kernel
+@inline_kernel
 def _surely_no_cut(n0, n1, u0, u1, mwl, var_w, dprime):
     """A division-free certificate that River's cut test fails at this split.
 
@@ -217,7 +228,7 @@ def _scan_and_cut(st, p):
     return False
 
 
-@kernel
+@inline_kernel
 def _step(st, x, p):
     if st[DRIFT_FLAG] != 0.0:
         _init(st, p)
