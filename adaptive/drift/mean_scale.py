@@ -30,47 +30,65 @@ Springer, 1998 (CUSUMs of the likelihood ratio for location and for scale).
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
+from river import base as river_base
 
 from adaptive._checks import check_int, check_number
 from adaptive.drift._drivers import kernel
 from adaptive.drift._robust import buffer_warm_up, refine_unit, seed_refinement
-from adaptive.drift.base import DRIFT, DRIFT_FLAG, NONE, Threshold
-from adaptive.drift.scale_cusum import (
-    CHANGE_LAG,
-    KIND,
-    KINDS,
-    MU_HAT,
-    P_H,
-    P_MU0,
-    P_SIGMA,
-    P_WARM_START,
-    SIGMA_HAT,
-    N,
-    ScaleCUSUM,
-    cusum_add,
-    spread_sums,
-    standardise,
-)
+from adaptive.drift.base import DRIFT, DRIFT_FLAG, NONE, Detector, Threshold, nan_if_none
+from adaptive.drift.base import none_if_nan as none_if_nan
 
-# state slots (the flags and slots 2-6 as in ScaleCUSUM)
+KINDS = ("mean up", "mean down", "spread up", "spread down")  # change_kind, by code 1..4
+# state slots (0, 1: the flags)
+N = 2  # values since the (re)start, warm-up included
+MU_HAT, SIGMA_HAT = 3, 4  # location and scale in use (nan while estimated)
+CHANGE_LAG = 5  # at an alarm: values between the estimated change and the alarm
+KIND = 6  # at an alarm: 1 + the index in KINDS of the sum that crossed h
 S_POS, S_NEG, RUN_POS, RUN_NEG = 7, 8, 9, 10  # the mean sums; values since each left 0
 S_UP, S_DN, RUN_UP, RUN_DN = 11, 12, 13, 14  # the spread sums
 ACC = 15  # 15, 16, 17: the refinement's count, mean, squared deviations (_robust.refine_unit)
 BUF = 18  # the warm-up buffer (warm_start slots)
-# param slots: P_H .. P_SIGMA as in ScaleCUSUM, then the shift, then the spread coefficients
-P_SHIFT, P_REFINE, P_COEF = 5, 6, 7
+# param slots: the parameters in _param_names order (a fleet's per-stream columns), then the
+# spread sums' log-likelihood coefficients a_up, b_up, a_dn, b_dn
+P_H, P_RATIO, P_WARM_START, P_MU0, P_SIGMA, P_SHIFT, P_REFINE = range(7)
+P_COEF = 7
+
+
+def spread_llr(ratio: float) -> tuple[float, float, float, float]:
+    """(a_up, b_up, a_dn, b_dn): the per-value LLR ``a z^2 - b`` for sigma x ratio, / ratio."""
+    up = (0.5 * (1.0 - 1.0 / ratio**2), math.log(ratio))
+    down = (0.5 * (1.0 - ratio**2), -math.log(ratio))
+    return up + down
+
+
+@kernel
+def cusum_add(st, s, run, inc):
+    """One step of a one-sided CUSUM in slot s; slot run counts the values since it left 0."""
+    st[s] = max(0.0, st[s] + inc)
+    st[run] = st[run] + 1.0 if st[s] > 0.0 else 0.0
+    return st[s]
 
 
 @kernel
 def _charts(st, z, p):
-    d = p[P_SHIFT]
-    pos = cusum_add(st, S_POS, RUN_POS, d * z - 0.5 * d * d)
-    neg = cusum_add(st, S_NEG, RUN_NEG, -d * z - 0.5 * d * d)
-    kind = spread_sums(st, z, p, S_UP, S_DN, RUN_UP, RUN_DN, P_COEF)
-    if pos > p[P_H] and pos >= neg:
+    """The four sums with the standardised value z; the KINDS code of an alarm, else 0."""
+    d = p[P_SHIFT]  # 0 for ScaleCUSUM: the mean sums stay at 0
+    z2 = z * z
+    sums = (cusum_add(st, S_POS, RUN_POS, d * z - 0.5 * d * d),
+            cusum_add(st, S_NEG, RUN_NEG, -d * z - 0.5 * d * d),
+            cusum_add(st, S_UP, RUN_UP, p[P_COEF] * z2 - p[P_COEF + 1]),
+            cusum_add(st, S_DN, RUN_DN, p[P_COEF + 2] * z2 - p[P_COEF + 3]))
+    kind = 0
+    if sums[2] > p[P_H] and sums[2] >= sums[3]:
+        kind = 3
+    elif sums[3] > p[P_H]:
+        kind = 4
+    if sums[0] > p[P_H] and sums[0] >= sums[1]:
         kind = 1
-    elif neg > p[P_H]:
+    elif sums[1] > p[P_H]:
         kind = 2
     if kind:
         st[KIND] = kind
@@ -100,17 +118,17 @@ def _step(st, x, p):
         warm = int(p[P_WARM_START])
         seed_refinement(st, MU_HAT, SIGMA_HAT, ACC, warm)
         for j in range(warm):
-            if _charts(st, standardise(st, st[BUF + j], MU_HAT, SIGMA_HAT), p):
+            if _charts(st, (st[BUF + j] - st[MU_HAT]) / st[SIGMA_HAT], p):
                 st[CHANGE_LAG] += warm - 1 - j
                 return DRIFT
         return NONE
-    if _charts(st, standardise(st, x, MU_HAT, SIGMA_HAT), p):
+    if _charts(st, (x - st[MU_HAT]) / st[SIGMA_HAT], p):
         return DRIFT
     refine_unit(st, x, p, MU_HAT, SIGMA_HAT, ACC, P_MU0, P_SIGMA, P_REFINE)
     return NONE
 
 
-class MeanScaleCUSUM(ScaleCUSUM):
+class MeanScaleCUSUM(Detector, river_base.DriftDetector):
     """CUSUM charts for a shift of the mean and a change of spread, one threshold for both.
 
     Parameters
@@ -176,21 +194,56 @@ class MeanScaleCUSUM(ScaleCUSUM):
     def __init__(self, shift: float = 1.0, ratio: float = 1.5, h: float = 16.0,
                  warm_start: int = 100, mu0: float | None = None, sigma: float | None = None,
                  refine: int = 2000, *, nan_policy: str = "raise"):
-        self.shift = shift
-        self.refine = refine
         check_number("shift", shift, 0)
+        self.shift = shift
+        self._setup(ratio, h, warm_start, mu0, sigma, refine, nan_policy)
+
+    def _setup(self, ratio, h, warm_start, mu0, sigma, refine, nan_policy) -> None:
+        """Store and check the parameters shared with ScaleCUSUM, then build the state."""
+        self.ratio = ratio
+        self.h = h
+        self.warm_start = warm_start
+        self.mu0 = mu0
+        self.sigma = sigma
+        self.refine = refine
+        self.nan_policy = nan_policy
+        check_number("ratio", ratio, 1)
+        check_number("h", h, 0)
+        check_int("warm_start", warm_start, 3, 100_000)
+        check_number("mu0", mu0, optional=True)
+        check_number("sigma", sigma, 0, optional=True)
         check_int("refine", refine, 0)
-        super().__init__(ratio, h, warm_start, mu0, sigma, nan_policy=nan_policy)
+        self._check_nan_policy()
+        self._reset()
 
     def _state_size(self) -> int:
         return BUF + self.warm_start
 
+    def _param_row(self) -> np.ndarray:
+        head = [nan_if_none(getattr(self, n)) for n in self._param_names]
+        return np.array([*head, *spread_llr(self.ratio)], dtype=np.float64)
+
     @property
     def statistic(self) -> float:
-        """The largest of the four sums: compared to h."""
+        """The largest of the sums: compared to h."""
         return float(max(self._row[S_POS], self._row[S_NEG], self._row[S_UP], self._row[S_DN]))
+
+    @property
+    def change_lag(self) -> int | None:
+        """After an alarm: how many values before the alarming one the change began."""
+        return int(self._row[CHANGE_LAG]) if self.drift_detected else None
 
     @property
     def change_kind(self) -> str | None:
         """After an alarm: "mean up", "mean down", "spread up" or "spread down"."""
         return KINDS[int(self._row[KIND]) - 1] if self.drift_detected else None
+
+    @property
+    def mu0_(self) -> float | None:
+        """The in-control mean in use (None while it is being estimated)."""
+        return none_if_nan(self._row[MU_HAT])
+
+    @property
+    def sigma_(self) -> float | None:
+        """The in-control standard deviation in use (None while it is being estimated)."""
+        return none_if_nan(self._row[SIGMA_HAT])
