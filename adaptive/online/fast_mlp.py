@@ -84,9 +84,9 @@ class FlatParams:
     """The model's parameters as views of one flat buffer ``flat`` (P,), and, for Adam, the
     optimizer's moments as views of ``exp_avg`` and ``exp_avg_sq`` (P,).
 
-    The fast path counts Adam's steps in :attr:`step`; the per-parameter ``state["step"]``
-    tensors are brought up to date by optimizer hooks whenever torch's own ``step`` or
-    ``state_dict`` runs, and read back after torch's ``step``.
+    Adam's step count stays in the optimizer's per-parameter ``state["step"]`` tensors: each
+    fast update reads it and writes the new count to all of them, so torch's own ``step``, a
+    ``state_dict``, a copy or a pickle of the optimizer always see the true count.
     """
 
     def __init__(self, model: torch.nn.Module, optimizer: torch.optim.Optimizer):
@@ -105,20 +105,6 @@ class FlatParams:
         self.exp_avg_sq = torch.zeros_like(self.flat)
         self._states: list[dict] = []
         self.step = 0
-        self._step_t = torch.zeros(())  # the fused kernel's step tensor
-        if self.adam:
-            optimizer.register_step_pre_hook(lambda *a: self._sync_steps())
-            optimizer.register_step_post_hook(lambda *a: self._read_steps())
-            optimizer.register_state_dict_pre_hook(lambda *a: self._sync_steps())
-
-    def _sync_steps(self) -> None:
-        if self.bound():
-            for s in self._states:
-                s["step"].fill_(float(self.step))
-
-    def _read_steps(self) -> None:
-        if self.bound():
-            self.step = int(self._states[0]["step"])
 
     def params_bound(self) -> bool:
         """True while the first and last parameters are views of ``flat``."""
@@ -175,11 +161,15 @@ class FlatParams:
             self.flat.add_(grad, alpha=-g["lr"])
             return
         beta1, beta2 = g["betas"]
-        self.step += 1
+        # the count lives in the optimizer's own state (a torch step in between, a copy or a
+        # pickle of the optimizer all see and keep it): read it, and write it to every parameter
+        step = self._states[0]["step"]
+        self.step = int(step) + 1
+        for s in self._states:
+            s["step"].fill_(self.step)
         if self.fused:
-            self._step_t.fill_(float(self.step))
             torch._fused_adam_([self.flat], [grad], [self.exp_avg], [self.exp_avg_sq], [],
-                               [self._step_t], amsgrad=False, lr=g["lr"], beta1=beta1,
+                               [step], amsgrad=False, lr=g["lr"], beta1=beta1,
                                beta2=beta2, weight_decay=0.0, eps=g["eps"], maximize=False)
             return
         self.exp_avg.lerp_(grad, 1 - beta1)

@@ -45,8 +45,17 @@ class Stepper:
             model, optimizer, learner.loss, self.updater, self._plain())
         if fast and why is not None:
             raise ValueError(f"fast=True but the fast path cannot serve this learner: {why}")
-        self.why_generic = why
-        self.fast = FastMLP(model, optimizer, learner.loss) if why is None else None
+        self.why_generic, self.loss = why, learner.loss
+        self.fast = FastMLP(model, optimizer, self.loss) if why is None else None
+
+    def __getstate__(self) -> dict[str, Any]:
+        # a pickle keeps no tensor views: the fast path is rebuilt from the model and the
+        # optimizer (all its state lives there) when the stepper is loaded
+        return {**self.__dict__, "fast": self.fast is not None}
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.__dict__.update(state)
+        self.fast = FastMLP(self.model, self.optimizer, self.loss) if state["fast"] else None
 
     def _plain(self) -> bool:
         """True while the learner trains with its own plain supervised objective."""
@@ -79,4 +88,4 @@ class Stepper:
                 out = self.model(x).float()
             objective.step(self.model, (x, y), self.updater)
             return out
-        return objective.step(self.model, (x, y), self.updater).output.float()
+        return objective.step(self.model, (x, y), self.updater).output.float()  # type: ignore[union-attr]

@@ -170,3 +170,23 @@ def test_flat_buffer_keeps_the_models_own_parameters():
     sd = opt.state_dict()
     assert all(float(s["step"]) == 1 for s in sd["state"].values())
     assert torch.equal(torch.cat([p.detach().reshape(-1) for p in params]), fast.buf.flat)
+
+
+@pytest.mark.parametrize("how", ["pickle", "deepcopy"])
+def test_pickled_or_copied_fast_learner_continues_exactly(how):
+    """Tensor views (the flat buffers) do not survive a pickle: the fast path is rebuilt from
+    the model and the optimizer, whose state holds everything (Adam's step count included)."""
+    import pickle
+
+    items = stream(120)
+    ln, _ = pair(standardize=True)
+    for x, y in items[:60]:
+        ln.predict_one(x)
+        ln.learn_one(x, y)
+    twin = pickle.loads(pickle.dumps(ln)) if how == "pickle" else copy.deepcopy(ln)
+    for x, y in items[60:]:
+        for learner in (ln, twin):
+            learner.predict_one(x)
+            learner.learn_one(x, y)
+    same(ln, twin)
+    assert float(twin.optimizer.state_dict()["state"][0]["step"]) == 120
