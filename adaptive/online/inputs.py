@@ -60,7 +60,7 @@ class InputSpec:
         for i, row in enumerate(rows):
             if not isinstance(row, dict):
                 raise TypeError(f"x: expected a dict of feature -> value, got {type(row).__name__}")
-            for j, k in enumerate(names):
+            for j, k in enumerate(names):  # type: ignore[arg-type]
                 if k in row:
                     v = row[k]
                     if not isinstance(v, (numbers.Real, np.bool_)):
@@ -133,7 +133,7 @@ class InputSpec:
         else:
             if isinstance(x, torch.Tensor):
                 dtype = str(x.dtype).replace("torch.", "")
-                arr = x.detach()
+                arr = x.detach()  # type: ignore[assignment]
             else:
                 if isinstance(x, (numbers.Real, str)) or x is None:
                     raise TypeError(f"x must be an array, a tensor or a dict, got {x!r}")
@@ -211,7 +211,7 @@ def targets(y: Any, n: int, *, task: str, classes: list | None, class_index: dic
                 raise ValueError(f"y={a[bad][0]} is outside the classes 0..{top}")
             t = torch.as_tensor(a.astype(np.int64))
     else:
-        a = np.asarray(_plain(y), dtype=np.float64).reshape(n, -1)
+        a = np.asarray(_plain(y), dtype=np.float64).reshape(n, -1)  # type: ignore[assignment]
         t = torch.as_tensor(a, dtype=torch.get_default_dtype()).squeeze(1)
     if t.shape[0] != n:
         raise ValueError(f"y has {t.shape[0]} labels for {n} samples")
