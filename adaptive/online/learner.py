@@ -345,7 +345,7 @@ class OnlineLearner(Predicting, Learning, river_base.Estimator):
         elif det is not None:
             self.detector = pickle.load(io.BytesIO(det["state"].numpy().tobytes()))
         if state["feature_monitor"] is not None:
-            self.feature_monitor.load_state_dict(state["feature_monitor"])
+            self.feature_monitor.load_state_dict(state["feature_monitor"])  # type: ignore[union-attr]
         self._inputs.load_state_dict(state["inputs"])
         self._n_outputs = state["n_outputs"]
         self._pending = collections.deque(tuple(p) for p in state["pending"])
@@ -362,7 +362,7 @@ class OnlineLearner(Predicting, Learning, river_base.Estimator):
         self._exceed.load_state_dict(state["exceed"])
 
 
-class _Classifier(OnlineLearner, river_base.Classifier):
+class _Classifier(OnlineLearner, river_base.Classifier):  # type: ignore[misc]
     """OnlineLearner with task='classification' (a River classifier)."""
 
 
