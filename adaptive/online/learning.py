@@ -4,7 +4,8 @@
 
 from __future__ import annotations
 
-from typing import Any
+from collections import OrderedDict, deque
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import torch
@@ -15,10 +16,50 @@ from adaptive.online.signals import Exceedance, feature_alarms
 from adaptive.online.signals import feed as _feed
 from adaptive.online.stepper import Stepper
 
+if TYPE_CHECKING:
+    from adaptive.drift import Fleet
+    from adaptive.online.inputs import InputSpec, Ring
+    from adaptive.online.policy import Policy
+    from adaptive.online.single import SingleLane
+    from adaptive.online.standardize import RunningStandardizer
+
 
 class Learning:
     """``learn_*`` and ``observe_many`` of :class:`~adaptive.OnlineLearner`, and the helpers
     its policies call."""
+
+    # attributes and methods of OnlineLearner that these methods use (set in its __init__)
+    task: str
+    signal: str
+    fast: Any
+    delay: int
+    nan_policy: str
+    max_pending: int
+    detector: Any  # River's detector interface: update(x), drift_detected, warning_detected
+    feature_monitor: Fleet | None
+    feature_fn: Any  # (B, ...) tensor -> (B, S) tensor, or None
+    policies: list[Policy] | tuple[Policy, ...]
+    recent: Ring
+    recent_inputs: Ring
+    events: list[tuple[int, str, str]]
+    last_output: torch.Tensor | None
+    n_seen: int
+    n_learned: int
+    n_skipped: int
+    _class_index: dict[Any, int] | None
+    _n_outputs: int | None
+    _inputs: InputSpec
+    _lane: SingleLane
+    _stepper: Stepper
+    _by_id: OrderedDict
+    _pending: deque
+    _scaler: RunningStandardizer | None
+    _scale: Any  # method: (B, ...) tensor -> standardised tensor
+    _x: Any  # method of Predicting: input -> (tensor, finite mask, first dict)
+    _y: Any  # method of Predicting: labels -> tensor
+    _signal: Any  # method: (out, y, losses) -> (B,) detector values
+    _ensure_outputs: Any  # method of Predicting
+    per_sample_loss: Any  # method: (out, y) -> (B,) losses
 
     # -- learning -------------------------------------------------------------------------------
     def learn_one(self, x: Any, y: Any, *, id: Any = None) -> None:
@@ -112,7 +153,7 @@ class Learning:
         if self.policies:  # the buffer only serves policies
             self.recent.push(x, y)
         for p in self.policies:
-            p.after_update(self, x, y, losses)
+            p.after_update(self, x, y, losses)  # type: ignore[arg-type]
         if self.detector is not None:
             drift, warn = _feed(self.detector, self._signal(out, y, losses))
             self._dispatch(drift, warn, start, "loss")
@@ -130,7 +171,7 @@ class Learning:
     # -- helpers for policies -------------------------------------------------------------------
     def recent_labelled(self, last: int | None = None) -> tuple[torch.Tensor, torch.Tensor] | None:
         """The newest ``last`` labelled samples (x (N, ...), y (N,)) in arrival order, or None."""
-        return self.recent.get(last)
+        return self.recent.get(last)  # type: ignore[return-value]
 
     def stepper_for(self, model: torch.nn.Module, optimizer: torch.optim.Optimizer) -> Stepper:
         """A :class:`~adaptive.online.stepper.Stepper` for another model (a policy's candidate)
