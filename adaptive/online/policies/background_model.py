@@ -112,7 +112,7 @@ class BackgroundModel(Policy):
         if self._bg is None:
             return
         self._bg.train()
-        with torch.no_grad(), self._updater.autocast(x):  # prequential: test before training
+        with torch.no_grad(), self._updater.autocast(x):  # type: ignore[union-attr]  # prequential: test before training
             bg_losses = learner.per_sample_loss(self._bg(x).float(), y)
         self.loss_bg += float(bg_losses.sum())
         self.loss_fg += float(losses.sum())
@@ -123,16 +123,16 @@ class BackgroundModel(Policy):
         return {**super().state_dict(), "n_compared": self.n_compared, "loss_fg": self.loss_fg,
                 "loss_bg": self.loss_bg, "n_swaps": self.n_swaps,
                 "model": None if self._bg is None else self._bg.state_dict(),
-                "optimizer": None if self._bg is None else self._updater.optimizer.state_dict(),
-                "updater": None if self._bg is None else self._updater.state_dict()}
+                "optimizer": None if self._bg is None else self._updater.optimizer.state_dict(),  # type: ignore[union-attr]
+                "updater": None if self._bg is None else self._updater.state_dict()}  # type: ignore[union-attr]
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         super().load_state_dict(state)
         self._bg, self._updater = None, None
         if state["model"] is not None:
             self._start(self._learner)
-            self._bg.load_state_dict(state["model"])
-            self._updater.optimizer.load_state_dict(state["optimizer"])
-            self._updater.load_state_dict(state["updater"])
+            self._bg.load_state_dict(state["model"])  # type: ignore[attr-defined]
+            self._updater.optimizer.load_state_dict(state["optimizer"])  # type: ignore[attr-defined]
+            self._updater.load_state_dict(state["updater"])  # type: ignore[attr-defined]
         self.n_compared, self.n_swaps = int(state["n_compared"]), int(state["n_swaps"])
         self.loss_fg, self.loss_bg = float(state["loss_fg"]), float(state["loss_bg"])
