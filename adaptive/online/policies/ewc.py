@@ -58,7 +58,7 @@ class EWCObjective(Objective):
         self.inner, self.policy = inner, policy
 
     def step(self, model: torch.nn.Module, batch: Any, updater: Any) -> StepOutput:
-        return self.inner.step(model, batch, _PenalisedUpdater(updater, self.policy.penalty, model))
+        return self.inner.step(model, batch, _PenalisedUpdater(updater, self.policy.penalty, model))  # type: ignore[arg-type]
 
     def state_dict(self) -> dict[str, Any]:
         return self.inner.state_dict()
@@ -106,7 +106,7 @@ class EWC(Policy):
         if self.anchor is None:
             return params[0].new_zeros(())
         total = params[0].new_zeros(())
-        for p, a, f in zip(params, self.anchor, self.fisher):
+        for p, a, f in zip(params, self.anchor, self.fisher):  # type: ignore[arg-type]
             total = total + (f * (p - a).pow(2)).sum()
         return 0.5 * self.lam * total
 
