@@ -165,7 +165,7 @@ class Race(Policy):
                     if hasattr(m, "reset_parameters"):
                         m.reset_parameters()
         opt = self._optimizer(learner, model)
-        self._cand = (model, opt, learner.stepper_for(model, opt))
+        self._cand = (model, opt, learner.stepper_for(model, opt))  # type: ignore[assignment]
         self._reset_race()
         self.n_started += 1
         held = learner.recent_labelled(self.replay) if self.replay else None
@@ -174,7 +174,7 @@ class Race(Policy):
             gen = torch.Generator().manual_seed(self.seed + self.n_started)
             for _ in range(self.replay_epochs):
                 for idx in torch.randperm(x.shape[0], generator=gen).split(32):
-                    self._cand[2].learn(x[idx], y[idx])
+                    self._cand[2].learn(x[idx], y[idx])  # type: ignore[index]
 
     def _optimizer(self, learner: Any, model: torch.nn.Module) -> torch.optim.Optimizer:
         """A fresh optimizer like the learner's over ``model``, its rate times ``lr_factor``."""
@@ -209,10 +209,10 @@ class Race(Policy):
         return beats(self._sums, self.n_raced, self.n_looks, self.delta, self.margin)
 
     def _swap(self, learner: Any) -> None:
-        model, opt, _ = self._cand
-        learner.model.load_state_dict(model.state_dict())
+        model, opt, _ = self._cand  # type: ignore[misc]
+        learner.model.load_state_dict(model.state_dict())  # type: ignore[has-type]
         groups = [dict(g) for g in learner.optimizer.param_groups]
-        learner.optimizer.load_state_dict(opt.state_dict())
+        learner.optimizer.load_state_dict(opt.state_dict())  # type: ignore[has-type]
         for g, old in zip(learner.optimizer.param_groups, groups):
             g["lr"] = old["lr"]  # the user's schedule stays theirs
         learner.reset_detector()
@@ -234,10 +234,10 @@ class Race(Policy):
         self._cand = None
         if state["candidate"] is not None:
             learner = self._learner
-            model = copy.deepcopy(learner.model)
+            model = copy.deepcopy(learner.model)  # type: ignore[attr-defined]
             model.load_state_dict(state["candidate"]["model"])
             opt = self._optimizer(learner, model)
             opt.load_state_dict(state["candidate"]["optimizer"])
-            self._cand = (model, opt, learner.stepper_for(model, opt))
+            self._cand = (model, opt, learner.stepper_for(model, opt))  # type: ignore[assignment, attr-defined]
         self.n_raced, self.n_looks = int(state["n_raced"]), int(state["n_looks"])
         self._sums = state["sums"].double().numpy().copy()
