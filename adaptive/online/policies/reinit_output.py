@@ -69,10 +69,10 @@ class ReinitOutput(Policy):
     def fire(self, learner: Any, kind: str) -> None:
         mod = output_layer(learner.model, self.layer)
         if self.seed is None:
-            mod.reset_parameters()
+            mod.reset_parameters()  # type: ignore[operator]
         else:
             with torch.random.fork_rng(devices=[]):
                 torch.manual_seed(self.seed + self.n_fired)
-                mod.reset_parameters()
+                mod.reset_parameters()  # type: ignore[operator]
         for p in mod.parameters(recurse=False):
             learner.optimizer.state.pop(p, None)
