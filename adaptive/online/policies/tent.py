@@ -102,7 +102,7 @@ class TENT(_RecentInputsPolicy):
         model = learner.model
         bn = {id(p) for p in self._params(model)}
         frozen = [p for p in model.parameters() if id(p) not in bn and p.requires_grad]
-        updater = Updater(model, self._opt, precision=learner.updater.precision)
+        updater = Updater(model, self._opt, precision=learner.updater.precision)  # type: ignore[arg-type]
         gen = torch.Generator().manual_seed(self.seed + self.n_adapted)
         was = model.training
         try:
