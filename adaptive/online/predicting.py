@@ -8,7 +8,8 @@ the learner's :class:`~adaptive.online.stepper.Stepper`.
 
 from __future__ import annotations
 
-from typing import Any
+from collections import OrderedDict
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import torch
@@ -16,9 +17,30 @@ import torch
 from adaptive.online.inputs import hold, targets, to_batch
 from adaptive.online.signals import argmax_row
 
+if TYPE_CHECKING:
+    from adaptive.online.inputs import InputSpec
+    from adaptive.online.single import SingleLane
+    from adaptive.online.stepper import Stepper
+
 
 class Predicting:
     """``predict_*`` of :class:`~adaptive.OnlineLearner`."""
+
+    # attributes and methods of OnlineLearner that these methods use (set in its __init__)
+    task: str
+    classes: list | tuple | None
+    device: torch.device
+    nan_policy: str
+    max_pending: int
+    n_skipped: int
+    n_expired: int
+    _class_index: dict[Any, int] | None
+    _n_outputs: int | None
+    _inputs: InputSpec
+    _lane: SingleLane
+    _stepper: Stepper
+    _by_id: OrderedDict
+    _scale: Any  # method: (B, ...) tensor -> standardised tensor
 
     # -- conversion -----------------------------------------------------------------------------
     def _x(self, x: Any, many: bool) -> tuple[torch.Tensor, np.ndarray, dict]:
@@ -27,7 +49,7 @@ class Predicting:
                         nan_policy=self.nan_policy)
 
     def _y(self, y: Any, n: int) -> torch.Tensor:
-        t = targets(y, n, task=self.task, classes=self.classes, class_index=self._class_index,
+        t = targets(y, n, task=self.task, classes=self.classes, class_index=self._class_index,  # type: ignore[arg-type]
                     n_outputs=self._n_outputs)
         return t.to(self.device)
 
@@ -95,7 +117,7 @@ class Predicting:
             if not finite[0]:
                 return None
         if self.task == "classification":
-            return self._labels([argmax_row(out[0].tolist())])[0]
+            return self._labels([argmax_row(out[0].tolist())])[0]  # type: ignore[arg-type]
         o = out[0].reshape(-1)
         return float(o[0]) if o.numel() == 1 else o.cpu().numpy()
 
