@@ -79,14 +79,14 @@ def signal_values(signal: str, task: str, out: torch.Tensor, y: torch.Tensor,
     """(B,) float64 signal of outputs ``out`` (B, ...), targets ``y`` (B,), ``losses`` (B,)
     (needed for ``"loss"`` only); ``exceed`` holds the state of ``"auto"`` for a regressor."""
     if signal == "loss":
-        return losses.detach().double().cpu().numpy()
+        return losses.detach().double().cpu().numpy()  # type: ignore[union-attr]
     if task == "classification":
         if out.shape[0] == 1:  # one sample: no tensor ops beyond the read-out
             return np.array([float(argmax_row(out[0].tolist()) != int(y[0]))])
         return (out.argmax(1) != y).double().cpu().numpy()
     b = out.shape[0]
     err = (out.reshape(b, -1) - y.reshape(b, -1)).abs().mean(1).double().cpu().numpy()
-    return exceed(err) if signal == "auto" else err
+    return exceed(err) if signal == "auto" else err  # type: ignore[misc]
 
 
 def feed(detector: Any, values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -115,4 +115,4 @@ def feature_alarms(monitor: Fleet, feature_fn: Callable[[torch.Tensor], torch.Te
         raise ValueError(f"feature_monitor has {monitor.n_streams} streams but "
                          f"the inputs give {vals.shape[1]} feature statistics")
     alarms = monitor.update(vals, output="mask")
-    return alarms.drift.any(1), alarms.warning.any(1)
+    return alarms.drift.any(1), alarms.warning.any(1)  # type: ignore[return-value]
