@@ -30,7 +30,7 @@ class SingleLane:
     def __init__(self, learner: Any):
         self.learner = learner
         self._x: dict | None = None  # the dict last predicted
-        self._cache: tuple | None = None  # (values, t (1, F), a (1, F), acts, version)
+        self._cache: Any = None  # None, or (values, t (1, F), a (1, F), acts, version)
         self._targets: list[torch.Tensor] = []  # (1,) class-index tensors, made once
 
     def _usable(self) -> bool:
