@@ -93,5 +93,5 @@ class RunningStandardizer:
         self.m2 = None if state["m2"] is None else state["m2"].double().numpy().copy()
         self.inv_std = None
         if self.mean is not None:
-            std = np.sqrt(self.m2 / max(self.n, 1))
+            std = np.sqrt(self.m2 / max(self.n, 1))  # type: ignore[operator]
             self.inv_std = np.divide(1.0, std, out=np.zeros_like(std), where=std > 0)
