@@ -194,13 +194,13 @@ class FastMLP:
         self.loss = loss
         self.buf = FlatParams(model, optimizer)
         if [id(p) for p in self.buf.params] != [
-                id(t) for lin, _ in self.layers for t in (lin.weight, lin.bias) if t is not None]:
+                id(t) for lin, _ in self.layers for t in (lin.weight, lin.bias) if t is not None]:  # type: ignore[union-attr]
             raise ValueError("model parameters are not in layer order")
         self.grad = torch.zeros_like(self.buf.flat)
         self._eye: torch.Tensor | None = None
         self._grad_views: list[tuple[torch.Tensor, torch.Tensor | None]] = []
         off = 0
-        for lin, _ in self.layers:
+        for lin, _ in self.layers:  # type: ignore[union-attr]
             w = self.grad[off:off + lin.weight.numel()].view_as(lin.weight)
             off += lin.weight.numel()
             b = None
@@ -213,7 +213,7 @@ class FastMLP:
     def _views(self) -> None:
         """(weight, bias, activation) per layer, the tensors detached from autograd."""
         self._wb = [(lin.weight.detach(), None if lin.bias is None else lin.bias.detach(), act)
-                    for lin, act in self.layers]
+                    for lin, act in self.layers]  # type: ignore[union-attr]
 
     def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, list[torch.Tensor]]:
         if not self.buf.params_bound():
