@@ -61,7 +61,7 @@ def normalize_changes(changes: Any, n_samples: int) -> np.ndarray:
     [[10, 10], [20, 30]]
     """
     n = _int("n_samples", n_samples, 1)
-    spans = []
+    spans: list[tuple[int, int]] = []
     for i, c in enumerate(changes if changes is not None else []):
         if isinstance(c, (int, np.integer)) and not isinstance(c, bool):
             start = end = int(c)
