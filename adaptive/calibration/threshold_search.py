@@ -294,7 +294,7 @@ def _settle(name: str, x0: float, est0: ArlEstimate, target: float, direction: i
 
     def note(x: float, est: ArlEstimate) -> None:
         s = _side(est, target)  # closest to the target: the largest -s * direction * x
-        if sides[s] is None or -s * direction * x > -s * direction * sides[s][0]:
+        if sides[s] is None or -s * direction * x > -s * direction * sides[s][0]:  # type: ignore[index]
             sides[s] = (x, est)
 
     note(math.log(x0), est0)
@@ -306,7 +306,7 @@ def _settle(name: str, x0: float, est0: ArlEstimate, target: float, direction: i
                 break
             x = 0.5 * (lo[0] + hi[0])
         else:
-            x = (lo or hi)[0] + (1 if lo is not None else -1) * direction * step
+            x = (lo or hi)[0] + (1 if lo is not None else -1) * direction * step  # type: ignore[index]
             step *= 2.0
         det, est = fresh(math.exp(x))
         if det is None:  # outside the parameter's valid range: no value on that side
@@ -325,8 +325,8 @@ def _settle(name: str, x0: float, est0: ArlEstimate, target: float, direction: i
         f"target_arl0={target:g} not reached: no {name} found whose ARL0 interval contains it "
         f"(ARL0 jumps over the target, or the budget is too small for the spread of the run "
         f"lengths). Closest below: {show(sides[-1])}; closest above: {show(sides[1])}",
-        below=None if sides[-1] is None else (math.exp(sides[-1][0]), sides[-1][1]),
-        above=None if sides[1] is None else (math.exp(sides[1][0]), sides[1][1]))
+        below=None if sides[-1] is None else (math.exp(sides[-1][0]), sides[-1][1]),  # type: ignore[arg-type]
+        above=None if sides[1] is None else (math.exp(sides[1][0]), sides[1][1]))  # type: ignore[arg-type]
 
 
 def calibrate(
@@ -437,12 +437,12 @@ def calibrate(
     calibrated, est = fresh(value)
     if calibrated is None:
         raise ValueError(f"target_arl0={target_arl0}: the calibrated {name}={value:g} is invalid")
-    if _side(est, target_arl0) != 0:
-        calibrated, value, est, extra = _settle(name, value, est, target_arl0, direction,
+    if _side(est, target_arl0) != 0:  # type: ignore[arg-type]
+        calibrated, value, est, extra = _settle(name, value, est, target_arl0, direction,  # type: ignore[arg-type]
                                                 factor, fresh)
         rnd += extra
     return CalibrationResult(
         detector=calibrated, param=name, value=value, target_arl0=float(target_arl0),
-        estimate=est, n_streams=int(n_streams), max_steps=int(max_steps),
+        estimate=est, n_streams=int(n_streams), max_steps=int(max_steps),  # type: ignore[arg-type]
         n_simulated_steps=search.n_simulated, rounds=rnd + 1, history=search.history,
     )
