@@ -65,7 +65,7 @@ try:  # optional fast path, detected by feature
         return sig, codegen
 
 except ImportError:  # pragma: no cover - numba is a dependency, but keep the library usable
-    numba = None
+    numba = None  # type: ignore[assignment]
 
     def kernel(fn):
         remember_source(fn)
@@ -73,7 +73,7 @@ except ImportError:  # pragma: no cover - numba is a dependency, but keep the li
         return fn
 
     _driver = inline_kernel = kernel
-    _f64_ptr = None
+    _f64_ptr = None  # type: ignore[assignment]
 
 
 def _dense_template(state, params, values, codes, max_abs):
