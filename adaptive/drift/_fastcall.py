@@ -45,7 +45,7 @@ FLAG_KEYS = ("_drift", "_warning")  # instance attributes mirroring the row's tw
 
 
 def _layout_ok() -> bool:
-    if sys.implementation.name != "cpython" or numba is None or numba.config.DISABLE_JIT:
+    if sys.implementation.name != "cpython" or numba is None or numba.config.DISABLE_JIT:  # type: ignore[attr-defined]
         return False
     if getattr(sys, "_is_gil_enabled", lambda: True)() is False:  # a free-threaded build
         return False
