@@ -178,8 +178,8 @@ class Detector(river_base.Base):
       or None.
     """
 
-    _step = None
-    _init = None
+    _step: Any = None  # the row kernels (numba dispatchers), set by every subclass
+    _init: Any = None
     _n_state = 0
     _param_names: tuple[str, ...] = ()
     _fleet_params: tuple[str, ...] = ()
@@ -188,7 +188,9 @@ class Detector(river_base.Base):
     _threshold: Threshold | None = None
     _statistic: str | None = None
     _max_abs = MAX_ABS_INPUT  # math.inf where no finite value can overflow the state
-    _lanes = None  # a lane kernel (lane, load, store, n_int) that vectorises fleets: _soa
+    # a lane kernel (lane, load, store, n_int) that vectorises fleets: _soa
+    _lanes: tuple | None = None
+    nan_policy: str  # set by every subclass's constructor
 
     # -- construction -------------------------------------------------------------------------
     def _state_size(self) -> int:
