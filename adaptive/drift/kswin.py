@@ -227,7 +227,7 @@ class KSWIN(Detector, river_base.DriftDetector):
     _param_names: tuple[str, ...] = (
         "alpha", "window_size", "stat_size", "seed", "_sample_pool", "_n_window",
     )
-    _fleet_params = ("alpha", "seed")
+    _fleet_params: tuple[str, ...] = ("alpha", "seed")
     _max_abs = np.inf  # the window only stores and compares values: nothing can overflow
     _threshold = Threshold("alpha", -1, 10.0)
     _statistic = "statistic"
