@@ -181,7 +181,7 @@ class MeanScaleCUSUM(Detector, river_base.DriftDetector):
     _step = _step
     _init = _init
     _param_names = ("h", "ratio", "warm_start", "mu0", "sigma", "shift", "refine")
-    _fleet_params = ("h", "shift", "ratio", "mu0", "sigma")
+    _fleet_params: tuple[str, ...] = ("h", "shift", "ratio", "mu0", "sigma")
     _threshold = Threshold("h", 1, 1.25)
     _statistic = "statistic"
 
