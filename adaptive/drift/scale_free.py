@@ -115,7 +115,7 @@ class ScaleFree(river_base.DriftDetector):
             raise ValueError(f"x={x!r} is not finite")
         self._drift_detected = False
         if self.scale_ is not None:
-            self._drift_detected = self._feed((v - self.location_) / self.scale_)
+            self._drift_detected = self._feed((v - self.location_) / self.scale_)  # type: ignore[operator]
             return
         self._held.append(v)
         if len(self._held) < self.warm_start:
@@ -124,7 +124,7 @@ class ScaleFree(river_base.DriftDetector):
         held, self._held = self._held, []
         for j, h in enumerate(held):  # the first alarm of the replay is this update's alarm
             if self._feed((h - self.location_) / self.scale_):
-                self._lag += len(held) - 1 - j
+                self._lag += len(held) - 1 - j  # type: ignore[operator]
                 self._drift_detected = True
                 return
 
