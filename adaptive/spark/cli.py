@@ -113,7 +113,7 @@ def session(master: str | None = None, shuffle_partitions: int | None = None,
         builder = builder.config(key, value)
     spark = builder.getOrCreate()
     sc = spark.sparkContext
-    if shuffle_partitions is None and sc.master.startswith("local"):
+    if shuffle_partitions is None and sc.master.startswith("local"):  # type: ignore[union-attr]
         shuffle_partitions = 2 * sc.defaultParallelism
     if shuffle_partitions is not None:
         spark.conf.set("spark.sql.shuffle.partitions", str(shuffle_partitions))
