@@ -129,15 +129,15 @@ _FIELD, _UNQUOTED, _QUOTED, _QUOTE_IN_QUOTED = 0, 1, 2, 3
 @kernel
 def _record_ends(buf, ends):
     """Ends of the complete records of ``buf`` (which starts at a record's start): ``ends[k]``
-    is the index just after record k's line break (LF, CRLF or a bare CR outside quotes).
-    Returns how many were found; a CR as the last byte is left for the next block (it may be
-    the first half of a CRLF). Quotes open a field only at its start; after a closing quote
-    the field goes on unquoted, as the csv module reads it."""
+    is the index just after record k's line break (LF, CRLF or a bare CR outside quotes), for
+    at most ``len(ends)`` records. Returns how many were found; a CR as the last byte is left
+    for the next block (it may be the first half of a CRLF). Quotes open a field only at its
+    start; after a closing quote the field goes on unquoted, as the csv module reads it."""
     n = buf.shape[0]
     k = 0
     state = _FIELD
     i = 0
-    while i < n:
+    while i < n and k < ends.shape[0]:
         c = buf[i]
         if state == _QUOTED:
             if c == 34:
@@ -163,9 +163,9 @@ def _record_ends(buf, ends):
     return k
 
 
-def record_ends(data: bytes, eof: bool) -> np.ndarray:
-    """Ends (R,) of the records of ``data``; at ``eof`` the rest is one more record (when it is
-    not empty), ending at ``len(data)``.
+def record_ends(data: bytes, eof: bool, limit: int | None = None) -> np.ndarray:
+    """Ends (R,) of the records of ``data`` (the first ``limit`` of them); at ``eof`` the rest
+    is one more record (when it is not empty), ending at ``len(data)``.
 
     Examples
     --------
@@ -174,11 +174,12 @@ def record_ends(data: bytes, eof: bool) -> np.ndarray:
     >>> record_ends(b'a,"x\ny"\r\nb\rc', eof=True).tolist()
     [10, 12, 13]
     """
-    ends = np.empty(data.count(b"\n") + data.count(b"\r") + 1, dtype=np.int64)
+    n = limit if limit is not None else data.count(b"\n") + data.count(b"\r") + 1
+    ends = np.empty(n, dtype=np.int64)
     k = _record_ends(np.frombuffer(data, dtype=np.uint8), ends)
     ends = ends[:k]
     last = int(ends[-1]) if k else 0
-    if eof and last < len(data):
+    if eof and last < len(data) and k < n:
         ends = np.append(ends, len(data))
     return ends
 

@@ -136,7 +136,7 @@ class CSVSource:
     def _read_header(self, format: str) -> None:
         buf = b""
         while True:
-            ends = record_ends(buf, self._eof)
+            ends = record_ends(buf, self._eof, limit=1)
             if len(ends) or self._eof:
                 break
             data = self._read()
@@ -196,7 +196,7 @@ class CSVSource:
         the stream ended first; the _TAIL bytes before it). The rest stays in ``_rest``."""
         pos, buf, tail, skipped = self._header_bytes, self._rest, self._header_tail, 0
         while skipped < rows:
-            ends = record_ends(buf, self._eof)
+            ends = record_ends(buf, self._eof, limit=rows - skipped)
             take = min(len(ends), rows - skipped)
             if take:
                 cut = int(ends[take - 1])

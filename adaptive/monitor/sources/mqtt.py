@@ -109,21 +109,38 @@ def _payload_numbers(buf, starts, ends, pow10, vals, status, first):
         status[k] = st
 
 
-def _ranges(ids: list[int]) -> list[list[int]]:
-    """Sorted distinct ids as [first, last] runs (the unacknowledged ids of a position).
+def _add_runs(runs: list[list[int]], ids: np.ndarray) -> None:
+    """Append ids (in arrival order) to ``runs``, a list of [first, last] runs of consecutive
+    ids (the broker numbers messages 1, 2, 3, ...: a few runs cover many ids).
 
     Examples
     --------
-    >>> _ranges([5, 3, 4, 9, 4])
-    [[3, 5], [9, 9]]
+    >>> runs = [[1, 4]]
+    >>> _add_runs(runs, np.array([5, 6, 9, 10, 2]))
+    >>> runs
+    [[1, 6], [9, 10], [2, 2]]
     """
-    out: list[list[int]] = []
-    for i in sorted(set(ids)):
-        if out and out[-1][1] == i - 1:
-            out[-1][1] = i
-        else:
-            out.append([i, i])
-    return out
+    if not ids.size:
+        return
+    breaks = np.flatnonzero(np.diff(ids) != 1) + 1
+    firsts = np.r_[0, breaks]
+    lasts = np.r_[breaks - 1, ids.size - 1]
+    new = np.column_stack([ids[firsts], ids[lasts]]).tolist()
+    if runs and runs[-1][1] + 1 == new[0][0]:
+        runs[-1][1] = new.pop(0)[1]
+    runs.extend(new)
+
+
+def _ids(runs: list[list[int]]) -> list[int]:
+    return [i for a, b in runs for i in range(a, b + 1)]
+
+
+def _warm_up() -> None:
+    """Call the kernels once on empty input (numba loads or compiles them on first use)."""
+    mqtt_wire.scan(b"")
+    empty = np.zeros(0, dtype=np.int64)
+    _payload_numbers(np.zeros(0, dtype=np.uint8), empty, empty, _POW10, np.zeros(0),
+                     np.zeros(0, dtype=np.int8), np.zeros(0, dtype=np.uint8))
 
 
 class MQTTSource:
@@ -140,24 +157,43 @@ class MQTTSource:
 
     The broker must keep unacknowledged messages in flight and queue them while the monitor is
     away: for mosquitto set ``max_inflight_messages 0`` and ``max_queued_messages 0`` (or large).
+
+    Parameters
+    ----------
+    url
+        ``mqtt://host:port/<topic filter>``.
+    client_id
+        The persistent session's client id (one monitor per id).
+    max_batch
+        At most this many messages per batch.
+    idle_exit
+        Stop after this many seconds without a message (None: run until stopped).
+    connect_timeout
+        Seconds to wait for the broker's CONNACK.
+    max_delay
+        Seconds a message may wait for more to fill its micro-batch (latency vs. per-batch
+        work: the monitor's cost per batch is paid once per ``max_delay`` at most rates).
     """
 
     def __init__(self, url: str, *, client_id: str = "adaptive-monitor", max_batch: int = 65536,
-                 idle_exit: float | None = None, connect_timeout: float = 10.0):
+                 idle_exit: float | None = None, connect_timeout: float = 10.0,
+                 max_delay: float = 0.02):
         self.host, self.port, self.topic = parse_mqtt_url(url)
         self._prefix = self.topic[:-1] if self.topic.endswith("#") else None
         if self._prefix is not None and self._prefix.startswith("$share/"):
             self._prefix = self._prefix.split("/", 2)[2]
         self.client_id = client_id
         self.max_batch = max_batch
+        self.max_delay = max_delay  # seconds a message may wait for its micro-batch
         self.idle_exit = idle_exit
         self.max_abs = math.inf  # readings beyond: overflow dead letters (the monitor sets it)
         self._count = 0
         self._last_seen: dict[str, float] = {}
-        self._pending: list[int] = []  # ids handed out in batches, not acknowledged yet
+        self._pending: list[list[int]] = []  # runs of ids handed out, not acknowledged yet
         self._skip: set[int] = set()  # ids a checkpoint covered that the broker may resend
         self._names: dict[bytes, str] = {}  # topic -> sensor name (the topic suffix)
         self._stop = threading.Event()
+        _warm_up()  # load the compiled kernels now, not when the first message waits
         self._conn = mqtt_wire.Connection(self.host, self.port, client_id, self.topic,
                                           connect_timeout=connect_timeout)
 
@@ -170,7 +206,8 @@ class MQTTSource:
     @property
     def position(self) -> dict[str, Any]:
         return {"byte": 0, "row": self._count, "last_seen": dict(self._last_seen),
-                "unacked": _ranges(self._pending + list(self._skip))}
+                "unacked": [list(r) for r in self._pending]
+                + [[i, i] for i in sorted(self._skip)]}
 
     def seek(self, position: dict) -> None:
         """Restore the message count, the per-sensor last-seen keys and the checkpointed but
@@ -186,7 +223,9 @@ class MQTTSource:
         """Acknowledge the messages ``mids`` (after the checkpoint that covers them)."""
         done = set(mids)
         self._conn.send(mqtt_wire.puback_packets(np.array(sorted(done), dtype=np.int64)))
-        self._pending = [m for m in self._pending if m not in done]
+        left = np.array([i for i in _ids(self._pending) if i not in done], dtype=np.int64)
+        self._pending = []
+        _add_runs(self._pending, left)
 
     def close(self) -> None:
         self._conn.close()
@@ -201,12 +240,12 @@ class MQTTSource:
             data = self._conn.read(0.1)
             if self._conn.reconnects != reconnects:  # the broker resends what is not acked
                 reconnects, buf = self._conn.reconnects, b""
-                self._skip.update(self._pending)
+                self._skip.update(_ids(self._pending))
             if not data:
                 if self.idle_exit is not None and time.monotonic() - idle_since > self.idle_exit:
                     return
                 continue
-            buf += data
+            buf += data + self._more(buf)
             pkts, used = mqtt_wire.scan(buf)
             if not used:
                 continue
@@ -216,6 +255,20 @@ class MQTTSource:
             for lo in range(0, pub.shape[0], self.max_batch):
                 yield self._parse(chunk, pub[lo:lo + self.max_batch])
             idle_since = time.monotonic()
+
+    def _more(self, buf: bytes) -> bytes:
+        """What arrives within ``max_delay`` seconds (up to 4 MiB; the socket's buffer holds
+        it meanwhile): one micro-batch per call of the monitor rather than one per read."""
+        if len(buf) < 1 << 20:
+            time.sleep(self.max_delay)
+        parts, size = [], len(buf)
+        while size < 1 << 22:
+            data = self._conn.read(0)
+            if not data:
+                break
+            parts.append(data)
+            size += len(data)
+        return b"".join(parts)
 
     def _check_subacks(self, chunk: bytes, pkts: np.ndarray) -> None:
         for row in pkts[pkts[:, 0] == mqtt_wire.SUBACK].tolist():
@@ -241,7 +294,7 @@ class MQTTSource:
         mids = np.where(qos > 0, buf[np.minimum(t1, n - 1)].astype(np.int64) * 256
                         + buf[np.minimum(t1 + 1, n - 1)], 0)
         starts, ends = t1 + 2 * (qos > 0), pub[:, 3]
-        self._pending.extend(mids[qos > 0].tolist())
+        _add_runs(self._pending, mids[qos > 0])
         drop = dup & (qos > 0) & np.isin(mids, list(self._skip))
         fresh = np.flatnonzero(~dup)
         if fresh.size:  # the broker resends first: nothing after a new message is a resend
@@ -297,56 +350,78 @@ class MQTTSource:
         return x, reason, raw
 
     def _json_batch(self, chunk, keep, starts, ends, vals, status, topics, is_json) -> Batch:
-        """A batch with JSON payloads: records one by one, in arrival order."""
-        sensors, values, ts, offs, dead = [], [], [], [], []
-        dups = 0
+        """A batch with JSON payloads: records one by one, in arrival order (as a coded batch:
+        the distinct sensor names and a code per reading)."""
+        out = _Coded()
         for j, m in enumerate(keep.tolist()):
             if not is_json[j]:
                 x, reason, raw = self._bare(chunk, m, starts, ends,
                                             vals[m] if status[m] == _OK else None, topics[j])
-                off = self._count
-                self._count += 1
                 if reason is not None:
-                    dead.append(_dead(reason, raw, off, topics[j] or None))
+                    out.dead.append(_dead(reason, raw, self._count, topics[j] or None))
                 else:
-                    sensors.append(topics[j])
-                    values.append(x)
-                    ts.append(None)
-                    offs.append(off)
+                    out.add(topics[j], x, None, self._count)
+                self._count += 1
                 continue
             text = chunk[starts[m]:ends[m]].decode("utf-8", "replace")
             try:
                 obj = json.loads(text)
             except ValueError as err:
-                dead.append(_dead("bad_json", text, self._count, topics[j] or None))
-                dead[-1]["error"] = str(err)
+                out.dead.append(_dead("bad_json", text, self._count, topics[j] or None))
+                out.dead[-1]["error"] = str(err)
                 self._count += 1
                 continue
-            recs = obj if isinstance(obj, list) else [obj]
-            for rec in recs:
-                off = self._count
-                self._count += 1
-                if not isinstance(rec, dict):
-                    dead.append(_dead("bad_json", json.dumps(rec), off, topics[j] or None))
-                    continue
-                sensor = rec.get("sensor", topics[j])
-                v = _number(rec.get("value"))
+            self._records(obj if type(obj) is list else [obj], text, topics[j], out)
+        return Batch("coded", list(out.codes), np.asarray(out.values, dtype=np.float64), out.ts,
+                     np.asarray(out.offs, dtype=np.int64), out.dead, self.position, keep.size,
+                     duplicates=out.dups, codes=np.asarray(out.code_of, dtype=np.int64))
+
+    def _records(self, recs: list, text: str, topic: str, out: _Coded) -> None:
+        """The records of one JSON payload into ``out`` (the common case with few checks)."""
+        max_abs, last_seen = self.max_abs, self._last_seen
+        for rec in recs:
+            off = self._count
+            self._count += 1
+            if type(rec) is not dict:
+                out.dead.append(_dead("bad_json", json.dumps(rec), off, topic or None))
+                continue
+            sensor = rec.get("sensor", topic)
+            v = rec.get("value")
+            if type(v) is not float:
+                v = _number(v)
+            if not (type(sensor) is str and sensor and v is not None and math.isfinite(v)
+                    and abs(v) <= max_abs):
                 raw = text if len(recs) == 1 else json.dumps(rec)
-                bad = _invalid(rec, sensor, v, raw, off, self.max_abs)
-                if bad is not None:
-                    dead.append(bad)
+                out.dead.append(_invalid(rec, sensor, v, raw, off, max_abs))
+                continue
+            key = rec.get("seq", rec.get("timestamp"))
+            if type(key) is int or type(key) is float:
+                if key <= last_seen.get(sensor, -math.inf):
+                    self._count -= 1  # a redelivery is not a new record
+                    out.dups += 1
                     continue
-                key = rec.get("seq", rec.get("timestamp"))
-                if isinstance(key, (int, float)) and not isinstance(key, bool):
-                    if key <= self._last_seen.get(sensor, -math.inf):
-                        self._count -= 1  # a redelivery is not a new record
-                        dups += 1
-                        continue
-                    self._last_seen[sensor] = float(key)
-                sensors.append(sensor)
-                values.append(v)
-                ts.append(rec.get("timestamp"))
-                offs.append(off)
-        return Batch("events", sensors, np.asarray(values, dtype=np.float64), ts,
-                     np.asarray(offs, dtype=np.int64), dead, self.position, keep.size,
-                     duplicates=dups)
+                last_seen[sensor] = float(key)
+            out.add(sensor, v, rec.get("timestamp"), off)
+
+
+class _Coded:
+    """A coded batch being built: distinct names -> codes, and per reading its code, value,
+    timestamp and offset."""
+
+    def __init__(self):
+        self.codes: dict[str, int] = {}
+        self.code_of: list[int] = []
+        self.values: list[float] = []
+        self.ts: list = []
+        self.offs: list[int] = []
+        self.dead: list[dict] = []
+        self.dups = 0
+
+    def add(self, sensor: str, value: float, timestamp: Any, offset: int) -> None:
+        code = self.codes.get(sensor)
+        if code is None:
+            code = self.codes[sensor] = len(self.codes)
+        self.code_of.append(code)
+        self.values.append(value)
+        self.ts.append(timestamp)
+        self.offs.append(offset)

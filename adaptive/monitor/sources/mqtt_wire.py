@@ -166,7 +166,8 @@ class Connection:
         return data
 
     def read(self, timeout: float) -> bytes:
-        """What the socket holds now, or b"" after ``timeout`` seconds without data."""
+        """What the socket holds now, or b"" after ``timeout`` seconds without data (0: do not
+        wait)."""
         if self._leftover:
             data, self._leftover = self._leftover, b""
             return data
@@ -174,7 +175,7 @@ class Connection:
         try:
             sock.settimeout(timeout)
             data = sock.recv(self.recv_bytes)
-        except TimeoutError:
+        except (TimeoutError, BlockingIOError):  # timeout 0: nothing there now
             return b""
         except OSError:
             data = b""
