@@ -134,16 +134,17 @@ _KERNELS: dict = {}
 _LOCK = threading.Lock()
 
 
-def _compile(step, lane, load, store, n_int):
-    """The block driver of one detector, its kernels inlined, cached on disk per source hash."""
+def _compile(step, lane, load, store, n_int, *, cache: bool = True):
+    """The block driver of one detector, its kernels inlined, cached on disk per source hash
+    (``cache=False``: a fresh compilation, whose machine code can be inspected)."""
     jit = numba is not None and not numba.config.DISABLE_JIT
     hook = lane_kernel(_no_hook)
     env = {"LANES": LANES, "N_INT": n_int, "lane": lane, "step": step,
            "load": load or hook, "store": store or hook}
     block = bind(_one_block_template, "soa_block", lane, env,
-                 numba.njit(nogil=True, error_model="numpy", cache=True) if jit else _plain)
+                 numba.njit(nogil=True, error_model="numpy", cache=cache) if jit else _plain)
     return bind(_block_template, "soa_run", lane, {"LANES": LANES, "_block": block},
-                numba.njit(nogil=True, cache=True) if jit else _plain)
+                numba.njit(nogil=True, cache=cache) if jit else _plain)
 
 
 def _plain(fn):

@@ -20,8 +20,6 @@ D. C. Montgomery. Introduction to Statistical Quality Control, 6th ed., Wiley, 2
 
 from __future__ import annotations
 
-import math
-
 import numpy as np
 from river import base as river_base
 
@@ -67,7 +65,9 @@ def _chart(s_pos, s_neg, x, mu0, sigma, k):
     """The new sums (S+, S-) after x: z standardised and capped, the sums floored at 0 and
     capped (no branches: the fleet's lane kernel inlines it too)."""
     d = x - mu0
-    z = d / sigma if sigma > 0.0 else (0.0 if d == 0.0 else math.copysign(LIMIT, d))
+    # sigma 0 (a constant warm-up): any departure is a change; a select, not copysign, which
+    # stops the fleet's loop over lanes from vectorising
+    z = d / sigma if sigma > 0.0 else (0.0 if d == 0.0 else (LIMIT if d > 0.0 else -LIMIT))
     z = z if z <= LIMIT else LIMIT
     z = z if z >= -LIMIT else -LIMIT
     up = s_pos + z - k

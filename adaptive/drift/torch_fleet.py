@@ -96,7 +96,7 @@ def _cusum_step(st, x, p):
     d = x - st[:, C.MU0]
     limit = torch.full_like(d, C.LIMIT)  # |z| and the sums are capped as in the numba kernel
     z = torch.where(st[:, C.SIGMA] > 0.0, d / st[:, C.SIGMA],
-                    torch.where(d == 0.0, torch.zeros_like(d), torch.copysign(limit, d)))
+                    torch.where(d == 0.0, torch.zeros_like(d), torch.where(d > 0.0, limit, -limit)))
     z = torch.where(z <= C.LIMIT, z, limit)
     z = torch.where(z >= -C.LIMIT, z, -limit)
     sp = _pos(st[:, C.S_POS] + z - p[:, C.P_K])

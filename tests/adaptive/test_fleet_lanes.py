@@ -9,13 +9,16 @@ A bad value under ``nan_policy="raise"`` leaves the fleet untouched on both path
 
 from __future__ import annotations
 
+import platform
+import re
+
+import numba
 import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from adaptive.drift import DETECTORS, FHDDM, Fleet, PageHinkley
-from adaptive.drift import _soa
+from adaptive.drift import DETECTORS, FHDDM, Fleet, PageHinkley, _soa
 from adaptive.drift.fhddm import BUF, _load, _store
 
 CONFIGS = [(cls, params) for cls in DETECTORS.values()
@@ -86,6 +89,26 @@ def test_a_refused_value_leaves_the_fleet_untouched(cls, params):
             fleet.update(values)
         np.testing.assert_array_equal(fleet.rows(), before)
         np.testing.assert_array_equal(fleet.n_skipped, skipped)
+
+
+@pytest.mark.skipif(platform.machine() not in ("x86_64", "AMD64") or numba.config.DISABLE_JIT,
+                    reason="checks x86-64 machine code")
+@pytest.mark.parametrize("cls", sorted({c for c, _ in CONFIGS}, key=lambda c: c.__name__),
+                         ids=lambda c: c.__name__)
+def test_the_loop_over_lanes_is_vectorised(cls):
+    # the point of the lane kernels: one control-flow slip (a short-circuit `and`, max(),
+    # copysign next to a select, a conditional store) silently makes the loop scalar again
+    det = next(cls(**p) for c, p in CONFIGS if c is cls)
+    run = _soa._compile(type(det)._step, *det._lane_spec(), cache=False)
+    n = 8
+    state = Fleet(det, n)
+    out = np.empty_like(state._state)
+    flags = np.empty((2, n), np.uint8)
+    run(state._state, state._params, np.zeros((2, n)), 0, n, 1.0, False, True, out, flags,
+        flags.copy(), np.zeros(n, np.int64))
+    asm = "\n".join(run.py_func.__globals__["_block"].inspect_asm().values())
+    packed = re.findall(r"\bv(?:add|mul|sub|div)pd\s+%[yz]mm", asm)  # packed double arithmetic
+    assert len(packed) >= 4, f"{cls.__name__}: the loop over lanes is not vectorised"
 
 
 def test_results_do_not_depend_on_the_thread_count():
