@@ -15,7 +15,7 @@ from typing import Any
 import torch
 import torch.nn.functional as F
 
-from traincore import Objective, StepOutput, split_batch
+from traincore import Objective, StepOutput, Updater, split_batch
 
 BN_MODES = ("eval", "train")
 
@@ -136,14 +136,14 @@ class AdversarialObjective(Objective):
         return self.attack(model, x, y, precision=precision)  # type: ignore[attr-defined]
 
     def _loss(self, model: torch.nn.Module, x: torch.Tensor, x_adv: torch.Tensor,
-              y: torch.Tensor, updater: Any) -> tuple[torch.Tensor, torch.Tensor]:
+              y: torch.Tensor, updater: Updater) -> tuple[torch.Tensor, torch.Tensor]:
         """``(loss, logits)`` of the update: cross-entropy of ``model(x_adv)`` under autocast."""
         with updater.autocast(x):
             logits = model(x_adv)  # (N, classes)
             loss = F.cross_entropy(logits, y)
         return loss, logits
 
-    def step(self, model: torch.nn.Module, batch: Any, updater: Any) -> StepOutput:
+    def step(self, model: torch.nn.Module, batch: Any, updater: Updater) -> StepOutput:
         x, y = split_batch(batch)
         x_adv = self._adversarial(model, x, y, precision=updater.precision.name)
         loss, logits = self._loss(model, x, x_adv, y, updater)
