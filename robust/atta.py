@@ -52,7 +52,7 @@ from robust._training import (
     unwrap,
 )
 from robust.pgd import pgd
-from traincore import StepOutput
+from traincore import StepOutput, Updater
 
 _STATE_VERSION = 1
 
@@ -113,7 +113,7 @@ class ATTA(AdversarialObjective):
         elif self._delta.device != x.device:
             self._delta, self._seen = self._delta.to(x.device), self._seen.to(x.device)  # type: ignore[union-attr]
 
-    def step(self, model: torch.nn.Module, batch: Any, updater: Any) -> StepOutput:
+    def step(self, model: torch.nn.Module, batch: Any, updater: Updater) -> StepOutput:
         if not isinstance(batch, (tuple, list)) or len(batch) != 3:
             raise ValueError("ATTA needs batches (x, y, index): wrap the dataset in "
                              "robust.IndexedDataset")
