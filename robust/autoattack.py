@@ -38,6 +38,7 @@ Examples
 from __future__ import annotations
 
 import math
+from typing import Any
 
 import torch
 from torch import nn
@@ -182,8 +183,9 @@ class AutoAttack:
     construction where they do not depend on ``x``.
     """
 
-    def __init__(self, *, eps, norm="Linf", version="standard", n_classes=None, seed=0,
-                 lower=0.0, upper=1.0):
+    def __init__(self, *, eps: float | torch.Tensor, norm: str = "Linf",
+                 version: str = "standard", n_classes: int | None = None, seed: int = 0,
+                 lower: float | torch.Tensor = 0.0, upper: float | torch.Tensor = 1.0):
         if norm not in NORMS:
             raise ValueError(f"norm={norm!r} is not supported by AutoAttack; use one of {NORMS}")
         if version not in VERSIONS:
@@ -192,8 +194,9 @@ class AutoAttack:
                 isinstance(eps, (int, float)) and not isinstance(eps, bool)
                 and math.isfinite(eps) and eps > 0):
             raise ValueError(f"eps={eps!r} must be a positive finite float (or a tensor)")
-        self.config = dict(eps=eps, norm=norm, version=version, n_classes=n_classes, seed=seed,
-                           lower=lower, upper=upper)
+        self.config: dict[str, Any] = dict(
+            eps=eps, norm=norm, version=version, n_classes=n_classes, seed=seed, lower=lower,
+            upper=upper)
 
     def __call__(self, model: nn.Module, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
         return autoattack(model, x, y, **self.config)
