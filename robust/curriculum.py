@@ -31,7 +31,7 @@ import torch
 
 from robust.early_stop import EarlyStop
 from robust.threat import check_int
-from traincore import Objective, StepOutput
+from traincore import Objective, StepOutput, Updater
 
 _STATE_VERSION = 1
 
@@ -98,10 +98,12 @@ class Curriculum(Objective):
                                                   compact=old.compact)
         self.objective.on_epoch_start(epoch)
 
-    def step(self, model: torch.nn.Module, batch: Any, updater: Any) -> StepOutput:
+    def step(self, model: torch.nn.Module, batch: Any, updater: Updater) -> StepOutput:
         return self.objective.step(model, batch, updater)
 
-    def on_epoch_end(self, epoch: int, model: torch.nn.Module, updater: Any) -> dict[str, float]:
+    def on_epoch_end(
+        self, epoch: int, model: torch.nn.Module, updater: Updater
+    ) -> dict[str, float]:
         metrics = dict(self.objective.on_epoch_end(epoch, model, updater))
         if self.steps is not None:
             metrics["attack_steps"] = float(self.objective.steps)  # type: ignore[attr-defined]
