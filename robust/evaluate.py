@@ -36,6 +36,9 @@ from torch.utils.data import DataLoader, Dataset
 from robust._training import unwrap
 
 Attack = Callable[[torch.nn.Module, torch.Tensor, torch.Tensor], torch.Tensor]
+# what the evaluations accept: a pair of tensors (X, Y) (a tuple or list, e.g. a TensorDataset's
+# .tensors), a Dataset of (x, y) pairs, or a re-iterable of (x, y) batches such as a DataLoader
+Data = Sequence[torch.Tensor] | Dataset | Iterable[tuple[torch.Tensor, torch.Tensor]]
 
 
 def _batches(data: Any, batch_size: int) -> Iterable[tuple[torch.Tensor, torch.Tensor]]:
@@ -93,8 +96,8 @@ def _correct_counts(model, data, attacks: Sequence[Attack], batch_size, device) 
     return int(correct), total
 
 
-def clean_accuracy(model: torch.nn.Module, data: Any, *, batch_size: int = 256,
-                   device: Any = None) -> float:
+def clean_accuracy(model: torch.nn.Module, data: Data, *, batch_size: int = 256,
+                   device: torch.device | str | None = None) -> float:
     """Fraction of samples of ``data`` that ``model`` classifies correctly (eval mode)."""
     correct, total = _correct_counts(model, data, (), batch_size, device)
     return correct / total
@@ -102,7 +105,7 @@ def clean_accuracy(model: torch.nn.Module, data: Any, *, batch_size: int = 256,
 
 def robust_accuracy(
     model: torch.nn.Module,
-    data: Any,
+    data: Data,
     attack: Attack | Sequence[Attack] | None = None,
     *,
     eps: float | None = None,
@@ -112,7 +115,7 @@ def robust_accuracy(
     lower: float | torch.Tensor | None = None,
     upper: float | torch.Tensor | None = None,
     batch_size: int = 256,
-    device: Any = None,
+    device: torch.device | str | None = None,
 ) -> float:
     """Worst-case accuracy per sample over the clean input and every attack given.
 
@@ -148,7 +151,7 @@ def robust_accuracy(
 
 def autoattack_accuracy(
     model: torch.nn.Module,
-    data: Any,
+    data: Data,
     *,
     eps: float | torch.Tensor,
     norm: str = "Linf",
@@ -158,7 +161,7 @@ def autoattack_accuracy(
     lower: float | torch.Tensor = 0.0,
     upper: float | torch.Tensor = 1.0,
     batch_size: int = 256,
-    device: Any = None,
+    device: torch.device | str | None = None,
 ) -> float:
     """Accuracy under AutoAttack (``version="standard"``: APGD-CE, APGD-T, FAB-T, Square), worst
     case with the clean prediction, on the domain ``[lower, upper]`` and inputs of any shape
@@ -174,7 +177,7 @@ def autoattack_accuracy(
 
 def accuracy_vs_eps(
     model: torch.nn.Module | dict[str, torch.nn.Module],
-    data: Any,
+    data: Data,
     eps_list: Sequence[float],
     *,
     steps: int = 20,
@@ -186,7 +189,7 @@ def accuracy_vs_eps(
     json_path: str | os.PathLike | None = None,
     png_path: str | os.PathLike | None = None,
     title: str | None = None,
-    device: Any = None,
+    device: torch.device | str | None = None,
 ) -> dict[str, Any]:
     """PGD accuracy at every eps of ``eps_list`` (eps 0 = clean) for one model or a dict of them.
 
