@@ -28,6 +28,8 @@ True
 
 from __future__ import annotations
 
+from typing import Any
+
 import torch
 
 from robust.pgd import _bind_config, _repr, run_attack
@@ -89,7 +91,7 @@ class FGSM:
     FGSM(eps=0.03137254901960784, random_start=True)
     """
 
-    def __init__(self, **config):
+    def __init__(self, **config: Any):
         self.config = dict(config)
         _bind_config(fgsm, self.config)
         check_config(**{k: v for k, v in self.config.items()
