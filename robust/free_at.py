@@ -57,7 +57,7 @@ import torch.nn.functional as F
 
 from robust._training import AdversarialObjective, check_bounds, check_eps, check_int
 from robust.threat import work_dtype
-from traincore import StepOutput, split_batch
+from traincore import StepOutput, Updater, split_batch
 
 _STATE_VERSION = 1
 
@@ -112,7 +112,7 @@ class FreeAT(AdversarialObjective):
         pad = torch.zeros((n - d.shape[0], *d.shape[1:]), dtype=d.dtype, device=d.device)
         return torch.cat([d, pad])
 
-    def step(self, model: torch.nn.Module, batch: Any, updater: Any) -> StepOutput:
+    def step(self, model: torch.nn.Module, batch: Any, updater: Updater) -> StepOutput:
         x, y = split_batch(batch)
         eps = self.current_eps()
         if isinstance(eps, torch.Tensor):  # per element, e.g. (C, 1, 1)
