@@ -52,7 +52,7 @@ from typing import Any
 import torch
 
 from robust._training import check_int, unwrap
-from traincore import Objective, StepOutput
+from traincore import Objective, StepOutput, Updater
 
 logger = logging.getLogger("robust.guard")
 
@@ -185,7 +185,7 @@ class OverfitGuard(Objective):
         self._good: dict[str, Any] | None = None
 
     # --- training -----------------------------------------------------------------------------
-    def step(self, model: torch.nn.Module, batch: Any, updater: Any) -> StepOutput:
+    def step(self, model: torch.nn.Module, batch: Any, updater: Updater) -> StepOutput:
         return self.objective.step(model, batch, updater)
 
     def on_epoch_start(self, epoch: int) -> None:
@@ -214,7 +214,9 @@ class OverfitGuard(Objective):
             net.train(was_training)
         return float(correct.float().mean())
 
-    def on_epoch_end(self, epoch: int, model: torch.nn.Module, updater: Any) -> dict[str, float]:
+    def on_epoch_end(
+        self, epoch: int, model: torch.nn.Module, updater: Updater
+    ) -> dict[str, float]:
         metrics = dict(self.objective.on_epoch_end(epoch, model, updater))
         acc = self.pgd_accuracy(model)
         self._accs.append(acc)
@@ -253,7 +255,7 @@ class OverfitGuard(Objective):
         return self.fallback(objective)  # type: ignore[operator]
 
     @staticmethod
-    def _snapshot(model: torch.nn.Module, updater: Any) -> dict[str, Any]:
+    def _snapshot(model: torch.nn.Module, updater: Updater) -> dict[str, Any]:
         net = unwrap(model)
         return {
             "model": {k: v.detach().clone() for k, v in net.state_dict().items()},
@@ -261,7 +263,7 @@ class OverfitGuard(Objective):
             "updater": copy.deepcopy(updater.state_dict()),
         }
 
-    def _restore(self, model: torch.nn.Module, updater: Any) -> None:
+    def _restore(self, model: torch.nn.Module, updater: Updater) -> None:
         good = self._good
         unwrap(model).load_state_dict(good["model"])  # type: ignore[index]
         updater.optimizer.load_state_dict(copy.deepcopy(good["optimizer"]))  # type: ignore[index]
