@@ -40,6 +40,7 @@ from __future__ import annotations
 import contextlib
 import warnings
 from collections.abc import Callable
+from typing import Any
 
 import torch
 import torch.nn.functional as F
@@ -428,7 +429,7 @@ class PGD:
     True
     """
 
-    def __init__(self, **config):
+    def __init__(self, **config: Any):
         self.config = dict(config)
         _bind_config(pgd, self.config)
         cfg = {k: v for k, v in self.config.items() if k not in _CALL_ONLY}
