@@ -40,8 +40,6 @@ arXiv:1706.06083.
 
 from __future__ import annotations
 
-from typing import Any
-
 import torch
 import torch.nn.functional as F
 
@@ -56,6 +54,7 @@ from robust._training import (
 )
 from robust.early_stop import EarlyStop
 from robust.pgd import pgd
+from traincore import Updater
 
 NORMS = ("linf", "l2")
 
@@ -141,7 +140,7 @@ class PGDAT(AdversarialObjective):
         return like_input(x_adv.detach(), x)
 
     def _loss(self, model: torch.nn.Module, x: torch.Tensor, x_adv: torch.Tensor,
-              y: torch.Tensor, updater: Any) -> tuple[torch.Tensor, torch.Tensor]:
+              y: torch.Tensor, updater: Updater) -> tuple[torch.Tensor, torch.Tensor]:
         """Cross-entropy on ``x_adv``, mixed with the clean one when ``clean_weight > 0``."""
         if not self.clean_weight > 0:
             return super()._loss(model, x, x_adv, y, updater)
