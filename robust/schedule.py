@@ -33,7 +33,7 @@ from typing import Any
 import torch
 
 from robust._training import check_int
-from traincore import Objective, StepOutput
+from traincore import Objective, StepOutput, Updater
 
 _STATE_VERSION = 1
 
@@ -79,14 +79,16 @@ class EpsWarmup(Objective):
             self.objective.eps_scale = self.scale_at(epoch)
         self.objective.on_epoch_start(epoch)
 
-    def step(self, model: torch.nn.Module, batch: Any, updater: Any) -> StepOutput:
+    def step(self, model: torch.nn.Module, batch: Any, updater: Updater) -> StepOutput:
         if self.steps_per_epoch is not None:
             self.objective.eps_scale = self.scale_at(self._epoch, self._step)
         out = self.objective.step(model, batch, updater)
         self._step += 1
         return out
 
-    def on_epoch_end(self, epoch: int, model: torch.nn.Module, updater: Any) -> dict[str, float]:
+    def on_epoch_end(
+        self, epoch: int, model: torch.nn.Module, updater: Updater
+    ) -> dict[str, float]:
         metrics = dict(self.objective.on_epoch_end(epoch, model, updater))
         metrics["eps_scale"] = float(self.objective.eps_scale)
         return metrics
