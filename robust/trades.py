@@ -34,7 +34,6 @@ ICML 2019, arXiv:1901.08573.
 from __future__ import annotations
 
 import math
-from typing import Any
 
 import torch
 import torch.nn.functional as F
@@ -50,6 +49,7 @@ from robust._training import (
 )
 from robust.early_stop import EarlyStop
 from robust.trades_attack import trades_attack
+from traincore import Updater
 
 
 class TRADES(AdversarialObjective):
@@ -120,7 +120,7 @@ class TRADES(AdversarialObjective):
         return self.attack(model, x, precision=precision, y=y)  # y: early stopping only
 
     def _loss(self, model: torch.nn.Module, x: torch.Tensor, x_adv: torch.Tensor,
-              y: torch.Tensor, updater: Any) -> tuple[torch.Tensor, torch.Tensor]:
+              y: torch.Tensor, updater: Updater) -> tuple[torch.Tensor, torch.Tensor]:
         """Natural cross-entropy plus ``beta`` times the KL term; logits of ``x_adv``."""
         n = x.shape[0]
         with updater.autocast(x):
