@@ -31,6 +31,8 @@ Examples
 
 from __future__ import annotations
 
+from typing import Any
+
 import torch
 import torch.nn.functional as F
 
@@ -163,7 +165,7 @@ class TRADESAttack:
     TRADESAttack(eps=0.03137254901960784, alpha=0.00784313725490196)
     """
 
-    def __init__(self, **config):
+    def __init__(self, **config: Any):
         self.config = dict(config)
         _bind_config(trades_attack, self.config)
         check_config(**{k: v for k, v in self.config.items()
