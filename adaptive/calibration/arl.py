@@ -28,7 +28,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 from statistics import NormalDist
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -37,6 +37,9 @@ from adaptive.calibration.null_models import check_model, check_reference, null_
 from adaptive.drift._drivers import kernel
 from adaptive.drift.base import DRIFT, Detector
 from adaptive.drift.fleet import Fleet
+
+if TYPE_CHECKING:
+    from numpy.typing import ArrayLike
 
 _CHUNK = 1 << 22  # values generated per block (S * T), 32 MiB of float64
 
@@ -238,7 +241,7 @@ def _check_budget(n_streams: Any, max_steps: Any, level: Any) -> None:
 def estimate_arl0(
     detector: Detector,
     *,
-    reference: Any = None,
+    reference: ArrayLike | None = None,
     model: str | None = None,
     model_params: dict[str, Any] | None = None,
     n_streams: int = 200,
