@@ -34,13 +34,20 @@ for Massive Online Analysis. IDA 2013.
 from __future__ import annotations
 
 import math
+from collections.abc import Iterable, Sequence
 from dataclasses import asdict, dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from adaptive._checks import check_int
 from adaptive.drift.base import Detector
+
+if TYPE_CHECKING:
+    from numpy.typing import ArrayLike
+
+# change points: ints (abrupt changes) or (start, end) pairs (gradual ones), or an int array
+Changes = Sequence[int | tuple[int, int]] | np.ndarray
 
 
 def _int(name: str, value: Any, low: int) -> int:
@@ -193,7 +200,7 @@ def _report(n_samples: int, n_changes: int, n_alarms: int, max_delay: int, fp: i
     )
 
 
-def pool_reports(reports: Any) -> Report:
+def pool_reports(reports: Iterable[Report]) -> Report:
     """One report over several streams: counts, samples and delays summed, measures recomputed.
 
     The pooled ``mtfa`` is all in-control samples over all false alarms, the pooled mean delay
@@ -218,7 +225,7 @@ def pool_reports(reports: Any) -> Report:
                      sum(r.fp for r in reps), sum(r.n_in_control for r in reps), delays)
     if all(r.baseline is not None for r in reps):
         everys = {r.baseline_every for r in reps}
-        base = pool_reports([r.baseline for r in reps])
+        base = pool_reports([r.baseline for r in reps])  # type: ignore[misc]  # all set: checked above
         every = everys.pop() if len(everys) == 1 else None
         return Report(**{**pooled.__dict__, "baseline_every": every, "baseline": base})
     return pooled
@@ -238,8 +245,8 @@ def baseline_alarms(n_samples: int, every: int) -> np.ndarray:
 
 
 def evaluate_alarms(
-    alarms: Any,
-    changes: Any,
+    alarms: ArrayLike,
+    changes: Changes,
     n_samples: int,
     max_delay: int,
     baseline_every: int | None = None,
@@ -287,8 +294,8 @@ def evaluate_alarms(
 
 def evaluate_detector(
     detector: Detector,
-    stream: Any,
-    changes: Any,
+    stream: ArrayLike,
+    changes: Changes,
     max_delay: int,
     baseline_every: int | None = None,
 ) -> Report:
