@@ -31,7 +31,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -44,6 +44,9 @@ from adaptive.calibration.arl import (
     _simulate_grid,
 )
 from adaptive.drift.base import Detector, Threshold
+
+if TYPE_CHECKING:
+    from numpy.typing import ArrayLike
 
 _G0, _G = 9, 5  # grid sizes: bracketing round, first refinement round (then 3)
 _MAX_EXTEND, _MAX_ROUNDS = 8, 5
@@ -334,7 +337,7 @@ def calibrate(
     *,
     target_arl0: float,
     param: str | None = None,
-    reference: Any = None,
+    reference: ArrayLike | None = None,
     model: str | None = None,
     model_params: dict[str, Any] | None = None,
     n_streams: int = 200,
