@@ -26,13 +26,16 @@ import json
 import os
 import sys
 from collections.abc import Iterator
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from adaptive.drift.base import Detector
 from adaptive.monitor import SensorMonitor
 from adaptive.spark.readings import arrival_columns, valid_readings
+
+if TYPE_CHECKING:
+    from pyspark.sql import DataFrame
 
 ALERT_COLUMNS = ["id", "sensor", "timestamp", "offset", "index", "value", "kind", "detector",
                  "statistic"]
@@ -98,9 +101,9 @@ def driver_python(spark: Any) -> None:
         sc.pythonExec = sys.executable
 
 
-def monitor(readings: Any, *, detector: Detector, calibrate_first: int | None = None,
+def monitor(readings: DataFrame, *, detector: Detector, calibrate_first: int | None = None,
             arl0: float | None = None, calibrate_options: dict[str, Any] | None = None,
-            buckets: int = 64) -> Any:
+            buckets: int = 64) -> DataFrame:
     """A streaming DataFrame of alerts (the CLI's JSONL alert schema) from ``readings``.
 
     Parameters
