@@ -20,11 +20,14 @@ from __future__ import annotations
 
 import io
 from collections.abc import Iterator
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from adaptive.monitor.sources.csv_source import CSVSource
+
+if TYPE_CHECKING:
+    from pyspark.sql import DataFrame, SparkSession
 
 # what the CSV parser yields: a reading (reason null) or a dead letter (reason set)
 PARSED_DDL = ("file string, offset long, timestamp string, sensor string, value double, "
@@ -102,7 +105,9 @@ def csv_files(spark: Any, directory: str, *, format: str = "auto",
     return reader.load(directory).mapInPandas(_parse_files(format), PARSED_DDL)
 
 
-def csv_readings(spark: Any, directory: str, **options: Any) -> tuple[Any, Any]:
+def csv_readings(
+    spark: SparkSession, directory: str, **options: Any
+) -> tuple[DataFrame, DataFrame]:
     """(readings, parser dead letters) of the CSV files landing in ``directory``.
 
     Each is a streaming DataFrame over the same files; start one query on each (they read the
@@ -165,14 +170,14 @@ def _normalised(readings: Any) -> Any:
             .withColumn("_reason", reason))
 
 
-def valid_readings(readings: Any) -> Any:
+def valid_readings(readings: DataFrame) -> DataFrame:
     """The usable readings with ``_order`` and ``_value`` added (the monitor's input)."""
     from pyspark.sql import functions as F
 
     return _normalised(readings).where(F.col("_reason").isNull()).drop("_reason")
 
 
-def dead_letters(readings: Any) -> Any:
+def dead_letters(readings: DataFrame) -> DataFrame:
     """The readings :func:`valid_readings` leaves out, as dead letters (DEAD_COLUMNS)."""
     from pyspark.sql import functions as F
 
