@@ -132,7 +132,7 @@ class Learning:
         start = self.n_seen
         self.n_seen += t.shape[0]
         for p in self.policies:
-            p.after_inputs(self, t)
+            p.after_inputs(self, t)  # type: ignore[arg-type]
         if self.feature_monitor is None:
             return
         feats = t if raw is None else raw
@@ -166,7 +166,7 @@ class Learning:
                 self.events.append((start + int(i), kind, source))
             if hits.size:
                 for p in self.policies:
-                    p.on_event(self, kind, source)
+                    p.on_event(self, kind, source)  # type: ignore[arg-type]
 
     # -- helpers for policies -------------------------------------------------------------------
     def recent_labelled(self, last: int | None = None) -> tuple[torch.Tensor, torch.Tensor] | None:
