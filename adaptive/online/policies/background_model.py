@@ -29,12 +29,15 @@ Examples
 from __future__ import annotations
 
 import copy
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import torch
 
 from adaptive.online.policy import Policy
 from traincore import Updater
+
+if TYPE_CHECKING:
+    from adaptive.online.learner import OnlineLearner
 
 INITS = ("fresh", "copy")
 
@@ -65,7 +68,7 @@ class BackgroundModel(Policy):
         self.init, self.min_samples, self.seed = init, min_samples, seed
         self._bg: torch.nn.Module | None = None
         self._updater: Updater | None = None
-        self._learner = None
+        self._learner: OnlineLearner | None = None
         self.n_compared = 0
         self.loss_fg = 0.0  # summed prequential losses since the background model started
         self.loss_bg = 0.0
@@ -76,10 +79,10 @@ class BackgroundModel(Policy):
         """True while a background model is being trained."""
         return self._bg is not None
 
-    def bind(self, learner: Any) -> None:
+    def bind(self, learner: OnlineLearner) -> None:
         self._learner = learner
 
-    def _start(self, learner: Any) -> None:
+    def _start(self, learner: OnlineLearner) -> None:
         bg = copy.deepcopy(learner.model)
         if self.init == "fresh":
             with torch.random.fork_rng(devices=[], enabled=self.seed is not None):
@@ -87,7 +90,7 @@ class BackgroundModel(Policy):
                     torch.manual_seed(self.seed + self.n_fired)
                 for m in bg.modules():
                     if hasattr(m, "reset_parameters"):
-                        m.reset_parameters()
+                        m.reset_parameters()  # type: ignore[operator]
         opt = learner.optimizer
         bg_opt = type(opt)(bg.parameters(), **opt.defaults)
         self._bg = bg
@@ -95,7 +98,7 @@ class BackgroundModel(Policy):
                                 grad_clip=learner.updater.grad_clip)
         self.n_compared, self.loss_fg, self.loss_bg = 0, 0.0, 0.0
 
-    def fire(self, learner: Any, kind: str) -> None:
+    def fire(self, learner: OnlineLearner, kind: str) -> None:
         if self._bg is None:
             self._start(learner)
             return
@@ -107,7 +110,7 @@ class BackgroundModel(Policy):
             self.n_swaps += 1
         self._bg, self._updater = None, None
 
-    def after_update(self, learner: Any, x: torch.Tensor, y: torch.Tensor,
+    def after_update(self, learner: OnlineLearner, x: torch.Tensor, y: torch.Tensor,
                      losses: torch.Tensor) -> None:
         if self._bg is None:
             return
@@ -117,7 +120,7 @@ class BackgroundModel(Policy):
         self.loss_bg += float(bg_losses.sum())
         self.loss_fg += float(losses.sum())
         self.n_compared += x.shape[0]
-        learner.objective.step(self._bg, (x, y), self._updater)
+        learner.objective.step(self._bg, (x, y), self._updater)  # type: ignore[arg-type]
 
     def state_dict(self) -> dict[str, Any]:
         return {**super().state_dict(), "n_compared": self.n_compared, "loss_fg": self.loss_fg,
@@ -130,7 +133,7 @@ class BackgroundModel(Policy):
         super().load_state_dict(state)
         self._bg, self._updater = None, None
         if state["model"] is not None:
-            self._start(self._learner)
+            self._start(self._learner)  # type: ignore[arg-type]
             self._bg.load_state_dict(state["model"])  # type: ignore[attr-defined]
             self._updater.optimizer.load_state_dict(state["optimizer"])  # type: ignore[attr-defined]
             self._updater.load_state_dict(state["updater"])  # type: ignore[attr-defined]
