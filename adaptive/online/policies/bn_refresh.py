@@ -30,11 +30,14 @@ Examples
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import torch
 
 from adaptive.online.policy import Policy, batchnorm_layers
+
+if TYPE_CHECKING:
+    from adaptive.online.learner import OnlineLearner
 
 
 def refresh_batchnorm(model: torch.nn.Module, x: torch.Tensor, batch_size: int = 64) -> None:
@@ -71,25 +74,25 @@ class _RecentInputsPolicy(Policy):
         super().__init__(on=on, sources=sources)
         self._wait = -1  # inputs still to collect; -1 when not armed
 
-    def _check_memory(self, learner: Any) -> None:
+    def _check_memory(self, learner: OnlineLearner) -> None:
         if learner.memory < self.n_inputs:
             raise ValueError(f"n_inputs={self.n_inputs} exceeds the learner's memory="
                              f"{learner.memory}")
 
-    def _act(self, learner: Any, recent: torch.Tensor) -> None:
+    def _act(self, learner: OnlineLearner, recent: torch.Tensor) -> None:
         raise NotImplementedError
 
-    def fire(self, learner: Any, kind: str) -> None:
+    def fire(self, learner: OnlineLearner, kind: str) -> None:
         if self._wait < 0:  # already armed: keep collecting (a burst of alarms is one change)
             self._wait = self.n_inputs
 
-    def after_inputs(self, learner: Any, x: torch.Tensor) -> None:
+    def after_inputs(self, learner: OnlineLearner, x: torch.Tensor) -> None:
         if self._wait < 0:
             return
         self._wait -= x.shape[0]
         if self._wait <= 0:
             self._wait = -1
-            (recent,) = learner.recent_inputs.get(self.n_inputs)
+            (recent,) = learner.recent_inputs.get(self.n_inputs)  # type: ignore[misc]
             self._act(learner, recent)
 
     def state_dict(self) -> dict[str, Any]:
@@ -125,12 +128,12 @@ class BNRefresh(_RecentInputsPolicy):
         self.n_inputs, self.batch_size = n_inputs, batch_size
         self.n_refreshed = 0
 
-    def bind(self, learner: Any) -> None:
+    def bind(self, learner: OnlineLearner) -> None:
         if not batchnorm_layers(learner.model):
             raise ValueError(f"{type(learner.model).__name__} has no BatchNorm layer to refresh")
         self._check_memory(learner)
 
-    def _act(self, learner: Any, recent: torch.Tensor) -> None:
+    def _act(self, learner: OnlineLearner, recent: torch.Tensor) -> None:
         refresh_batchnorm(learner.model, recent, self.batch_size)
         self.n_refreshed += 1
 
