@@ -27,12 +27,15 @@ Examples
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import torch
 
 from adaptive.online.policy import Policy
 from traincore import Objective, StepOutput
+
+if TYPE_CHECKING:
+    from adaptive.online.learner import OnlineLearner
 
 
 class _PenalisedUpdater:
@@ -92,10 +95,10 @@ class EWC(Policy):
         self.lam, self.fisher_samples = float(lam), fisher_samples
         self.anchor: list[torch.Tensor] | None = None  # theta*, one tensor per parameter
         self.fisher: list[torch.Tensor] | None = None  # F diagonal, same shapes
-        self._learner = None
+        self._learner: OnlineLearner | None = None
         self._warned = False  # an anchor taken at a warning waits for its drift
 
-    def bind(self, learner: Any) -> None:
+    def bind(self, learner: OnlineLearner) -> None:
         if learner.memory < 1:
             raise ValueError("EWC estimates the Fisher on recent samples: memory must be >= 1")
         self._learner = learner
@@ -110,7 +113,7 @@ class EWC(Policy):
             total = total + (f * (p - a).pow(2)).sum()
         return 0.5 * self.lam * total
 
-    def fisher_diagonal(self, learner: Any) -> list[torch.Tensor]:
+    def fisher_diagonal(self, learner: OnlineLearner) -> list[torch.Tensor]:
         """Mean squared per-sample gradient of the loss over the newest labelled samples."""
         model = learner.model
         params = [p for p in model.parameters()]
@@ -132,7 +135,7 @@ class EWC(Policy):
             model.train(was)
         return [f / x.shape[0] for f in fisher]
 
-    def fire(self, learner: Any, kind: str) -> None:
+    def fire(self, learner: OnlineLearner, kind: str) -> None:
         if kind == "drift" and self._warned:  # keep the anchor of the warning before it
             self._warned = False
             return
@@ -141,7 +144,7 @@ class EWC(Policy):
         self._warned = kind == "warning"
         self._install(learner)
 
-    def _install(self, learner: Any) -> None:
+    def _install(self, learner: OnlineLearner) -> None:
         if not isinstance(learner.objective, EWCObjective):
             learner.objective = EWCObjective(learner.objective, self)
 
