@@ -23,11 +23,14 @@ Examples
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import torch
 
 from adaptive.online.policy import Policy
+
+if TYPE_CHECKING:
+    from adaptive.online.learner import OnlineLearner
 
 
 class LRBoost(Policy):
@@ -54,14 +57,16 @@ class LRBoost(Policy):
         self.half_life = float(half_life)
         self._base: list[float] | None = None  # base LR per group while a boost runs
 
-    def fire(self, learner: Any, kind: str) -> None:
+    def fire(self, learner: OnlineLearner, kind: str) -> None:
         groups = learner.optimizer.param_groups
         if self._base is None:
             self._base = [float(g["lr"]) for g in groups]
         for g, base in zip(groups, self._base):
             g["lr"] = base * self.factor
 
-    def after_update(self, learner: Any, x: torch.Tensor, y: Any, losses: Any) -> None:
+    def after_update(
+        self, learner: OnlineLearner, x: torch.Tensor, y: torch.Tensor, losses: torch.Tensor
+    ) -> None:
         if self._base is None:
             return
         keep = 0.5 ** (x.shape[0] / self.half_life)
