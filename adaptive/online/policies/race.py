@@ -51,12 +51,15 @@ from __future__ import annotations
 import copy
 import math
 import statistics
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import torch
 
 from adaptive.online.policy import Policy
+
+if TYPE_CHECKING:
+    from adaptive.online.learner import OnlineLearner
 
 INITS = ("fork", "fresh")
 
@@ -129,7 +132,7 @@ class Race(Policy):
         self.lr_factor, self.margin, self.delta = float(lr_factor), float(margin), float(delta)
         self.min_samples, self.check_every, self.max_samples = min_samples, check_every, max_samples
         self.seed = seed
-        self._learner = None
+        self._learner: OnlineLearner | None = None
         self._cand = None  # (model, optimizer, stepper) while a race runs
         self.n_started = 0
         self.n_swaps = 0
@@ -145,25 +148,25 @@ class Race(Policy):
         """True while a candidate is racing."""
         return self._cand is not None
 
-    def bind(self, learner: Any) -> None:
+    def bind(self, learner: OnlineLearner) -> None:
         self._learner = learner
         if self.replay > learner.memory:
             raise ValueError(f"replay={self.replay} exceeds the learner's memory="
                              f"{learner.memory}; raise memory or lower replay")
 
     # -- the race -------------------------------------------------------------------------------
-    def fire(self, learner: Any, kind: str) -> None:
+    def fire(self, learner: OnlineLearner, kind: str) -> None:
         if self._cand is None:
             self._start(learner)
 
-    def _start(self, learner: Any) -> None:
+    def _start(self, learner: OnlineLearner) -> None:
         model = copy.deepcopy(learner.model)
         if self.init == "fresh":
             with torch.random.fork_rng(devices=[]):
                 torch.manual_seed(self.seed + self.n_started)
                 for m in model.modules():
                     if hasattr(m, "reset_parameters"):
-                        m.reset_parameters()
+                        m.reset_parameters()  # type: ignore[operator]
         opt = self._optimizer(learner, model)
         self._cand = (model, opt, learner.stepper_for(model, opt))  # type: ignore[assignment]
         self._reset_race()
@@ -176,14 +179,14 @@ class Race(Policy):
                 for idx in torch.randperm(x.shape[0], generator=gen).split(32):
                     self._cand[2].learn(x[idx], y[idx])  # type: ignore[index]
 
-    def _optimizer(self, learner: Any, model: torch.nn.Module) -> torch.optim.Optimizer:
+    def _optimizer(self, learner: OnlineLearner, model: torch.nn.Module) -> torch.optim.Optimizer:
         """A fresh optimizer like the learner's over ``model``, its rate times ``lr_factor``."""
         opt = type(learner.optimizer)(model.parameters(), **learner.optimizer.defaults)
         for g, own in zip(opt.param_groups, learner.optimizer.param_groups):
             g["lr"] = own["lr"] * self.lr_factor
         return opt
 
-    def after_update(self, learner: Any, x: torch.Tensor, y: torch.Tensor,
+    def after_update(self, learner: OnlineLearner, x: torch.Tensor, y: torch.Tensor,
                      losses: torch.Tensor) -> None:
         if self._cand is None:
             return
@@ -208,7 +211,7 @@ class Race(Policy):
         self.n_looks += looks
         return beats(self._sums, self.n_raced, self.n_looks, self.delta, self.margin)
 
-    def _swap(self, learner: Any) -> None:
+    def _swap(self, learner: OnlineLearner) -> None:
         model, opt, _ = self._cand  # type: ignore[misc]
         learner.model.load_state_dict(model.state_dict())  # type: ignore[has-type]
         groups = [dict(g) for g in learner.optimizer.param_groups]
@@ -234,10 +237,10 @@ class Race(Policy):
         self._cand = None
         if state["candidate"] is not None:
             learner = self._learner
-            model = copy.deepcopy(learner.model)  # type: ignore[attr-defined]
+            model = copy.deepcopy(learner.model)  # type: ignore[union-attr]
             model.load_state_dict(state["candidate"]["model"])
-            opt = self._optimizer(learner, model)
+            opt = self._optimizer(learner, model)  # type: ignore[arg-type]
             opt.load_state_dict(state["candidate"]["optimizer"])
-            self._cand = (model, opt, learner.stepper_for(model, opt))  # type: ignore[assignment, attr-defined]
+            self._cand = (model, opt, learner.stepper_for(model, opt))  # type: ignore[assignment, union-attr]
         self.n_raced, self.n_looks = int(state["n_raced"]), int(state["n_looks"])
         self._sums = state["sums"].double().numpy().copy()
