@@ -20,11 +20,14 @@ Examples
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING
 
 import torch
 
 from adaptive.online.policy import Policy
+
+if TYPE_CHECKING:
+    from adaptive.online.learner import OnlineLearner
 
 
 def output_layer(model: torch.nn.Module, name: str | None = None) -> torch.nn.Module:
@@ -63,10 +66,10 @@ class ReinitOutput(Policy):
         self.layer = layer
         self.seed = seed
 
-    def bind(self, learner: Any) -> None:
+    def bind(self, learner: OnlineLearner) -> None:
         output_layer(learner.model, self.layer)  # fail at construction, not at the first drift
 
-    def fire(self, learner: Any, kind: str) -> None:
+    def fire(self, learner: OnlineLearner, kind: str) -> None:
         mod = output_layer(learner.model, self.layer)
         if self.seed is None:
             mod.reset_parameters()  # type: ignore[operator]
