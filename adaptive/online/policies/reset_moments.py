@@ -22,9 +22,12 @@ Examples
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING
 
 from adaptive.online.policy import Policy
+
+if TYPE_CHECKING:
+    from adaptive.online.learner import OnlineLearner
 
 
 class ResetMoments(Policy):
@@ -36,5 +39,5 @@ class ResetMoments(Policy):
         See :class:`adaptive.policy.Policy`.
     """
 
-    def fire(self, learner: Any, kind: str) -> None:
+    def fire(self, learner: OnlineLearner, kind: str) -> None:
         learner.optimizer.state.clear()
