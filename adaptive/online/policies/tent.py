@@ -31,13 +31,16 @@ Examples
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import torch
 
 from adaptive.online.policies.bn_refresh import _RecentInputsPolicy
 from adaptive.online.policy import batchnorm_layers, iter_batches
 from traincore import Updater
+
+if TYPE_CHECKING:
+    from adaptive.online.learner import OnlineLearner
 
 
 def entropy(logits: torch.Tensor) -> torch.Tensor:
@@ -85,7 +88,7 @@ class TENT(_RecentInputsPolicy):
     def _params(self, model: torch.nn.Module) -> list[torch.nn.Parameter]:
         return [p for m in batchnorm_layers(model) if m.affine for p in (m.weight, m.bias)]
 
-    def bind(self, learner: Any) -> None:
+    def bind(self, learner: OnlineLearner) -> None:
         if not self._params(learner.model):
             raise ValueError(f"{type(learner.model).__name__} has no affine BatchNorm layer "
                              "for TENT to adapt")
@@ -94,10 +97,10 @@ class TENT(_RecentInputsPolicy):
         self._check_memory(learner)
         self._opt = torch.optim.Adam(self._params(learner.model), lr=self.lr)
 
-    def _act(self, learner: Any, recent: torch.Tensor) -> None:
+    def _act(self, learner: OnlineLearner, recent: torch.Tensor) -> None:
         self.adapt(learner, recent)
 
-    def adapt(self, learner: Any, x: torch.Tensor) -> None:
+    def adapt(self, learner: OnlineLearner, x: torch.Tensor) -> None:
         """Entropy steps on inputs x (N, ...): BatchNorm affine parameters only."""
         model = learner.model
         bn = {id(p) for p in self._params(model)}
