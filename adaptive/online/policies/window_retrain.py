@@ -24,11 +24,14 @@ Examples
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING
 
 import torch
 
 from adaptive.online.policy import Policy, iter_batches
+
+if TYPE_CHECKING:
+    from adaptive.online.learner import OnlineLearner
 
 
 class WindowRetrain(Policy):
@@ -56,12 +59,12 @@ class WindowRetrain(Policy):
                 raise ValueError(f"{name}={v!r} must be an integer >= 1")
         self.window, self.epochs, self.batch_size, self.seed = window, epochs, batch_size, seed
 
-    def bind(self, learner: Any) -> None:
+    def bind(self, learner: OnlineLearner) -> None:
         if learner.memory < self.window:
             raise ValueError(f"window={self.window} exceeds the learner's memory="
                              f"{learner.memory}; raise memory or lower window")
 
-    def fire(self, learner: Any, kind: str) -> None:
+    def fire(self, learner: OnlineLearner, kind: str) -> None:
         held = learner.recent_labelled(self.window)
         if held is None:
             return
