@@ -20,9 +20,12 @@ from __future__ import annotations
 
 import copy
 import inspect
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import torch
+
+if TYPE_CHECKING:
+    from adaptive.online.learner import OnlineLearner
 
 EVENT_KINDS = ("warning", "drift")
 EVENT_SOURCES = ("loss", "features")
@@ -64,10 +67,10 @@ class Policy:
         names = [n for n in inspect.signature(type(self).__init__).parameters if n != "self"]
         return type(self)(**{n: copy.deepcopy(getattr(self, n)) for n in names})
 
-    def bind(self, learner: Any) -> None:
+    def bind(self, learner: OnlineLearner) -> None:
         """Called once by the learner that owns the policy (checks compatibility)."""
 
-    def on_event(self, learner: Any, kind: str, source: str) -> bool:
+    def on_event(self, learner: OnlineLearner, kind: str, source: str) -> bool:
         """Run :meth:`fire` if this event is one the policy listens to; return whether it ran."""
         if kind not in _ON[self.on] or source not in self.sources:
             return False
@@ -75,15 +78,15 @@ class Policy:
         self.n_fired += 1
         return True
 
-    def fire(self, learner: Any, kind: str) -> None:
+    def fire(self, learner: OnlineLearner, kind: str) -> None:
         raise NotImplementedError
 
     def after_update(
-        self, learner: Any, x: torch.Tensor, y: torch.Tensor, losses: torch.Tensor
+        self, learner: OnlineLearner, x: torch.Tensor, y: torch.Tensor, losses: torch.Tensor
     ) -> None:
         """Hook after each labelled update (no-op by default)."""
 
-    def after_inputs(self, learner: Any, x: torch.Tensor) -> None:
+    def after_inputs(self, learner: OnlineLearner, x: torch.Tensor) -> None:
         """Hook when inputs x (B, ...) arrive, labelled or not, before the feature monitor."""
 
     def state_dict(self) -> dict[str, Any]:
