@@ -137,7 +137,7 @@ _LOCK = threading.Lock()
 def _compile(step, lane, load, store, n_int, *, cache: bool = True):
     """The block driver of one detector, its kernels inlined, cached on disk per source hash
     (``cache=False``: a fresh compilation, whose machine code can be inspected)."""
-    jit = numba is not None and not numba.config.DISABLE_JIT
+    jit = numba is not None and not numba.config.DISABLE_JIT  # type: ignore[attr-defined]
     hook = lane_kernel(_no_hook)
     env = {"LANES": LANES, "N_INT": n_int, "lane": lane, "step": step,
            "load": load or hook, "store": store or hook}
