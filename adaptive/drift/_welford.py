@@ -10,7 +10,7 @@ from __future__ import annotations
 import math
 
 from adaptive.drift._drivers import kernel
-from adaptive.drift._soa import lane_kernel
+from adaptive.drift._soa import lane_kernel, put
 
 # state slots (after the two flags)
 N = 2  # values since the (re)start, warm-up included
@@ -50,12 +50,14 @@ def warm_up(st, x, p):
 
 
 @lane_kernel
-def warm_up_lane(L, P, x, i, n):  # noqa: E741
-    """:func:`warm_up` on lane i of a fleet block, without branches (n: st[N] with x).
+def warm_up_lane(L, P, x, i, keep):  # noqa: E741
+    """:func:`warm_up` on lane i of a fleet block, without branches; stores N and the warm-up
+    slots (unless ``keep``: the lane falls back to the row kernel).
 
-    Returns (warming, end, mean, m2, mu0, sigma): whether x belongs to the warm-up, whether it
-    ends it, and the new values of the four slots (to be stored only while warming).
+    Returns (n, warming, end, mu0): st[N] with x, whether x belongs to the warm-up, whether it
+    ends it, and the in-control mean in use from now on.
     """
+    n = L[N, i] + 1.0
     mu_est = P[P_MU0, i] != P[P_MU0, i]
     sigma_est = P[P_SIGMA, i] != P[P_SIGMA, i]
     warming = (n <= P[P_WARM_START, i]) & (mu_est | sigma_est)
@@ -65,4 +67,9 @@ def warm_up_lane(L, P, x, i, n):  # noqa: E741
     end = warming & (n >= P[P_WARM_START, i])
     mu0 = mean if (end & mu_est) else L[MU0, i]
     sigma = math.sqrt(m2 / (n - 1.0)) if (end & sigma_est) else L[SIGMA, i]
-    return warming, end, mean, m2, mu0, sigma
+    put(L, N, i, keep, n)
+    put(L, WARM_MEAN, i, keep | (not warming), mean)
+    put(L, WARM_M2, i, keep | (not warming), m2)
+    put(L, MU0, i, keep, mu0)  # changed only where the warm-up ends (the chart then rests)
+    put(L, SIGMA, i, keep, sigma)
+    return n, warming, end, mu0
