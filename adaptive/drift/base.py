@@ -34,7 +34,7 @@ from __future__ import annotations
 import copy
 import math
 import operator
-from typing import Any, NamedTuple
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 import numpy as np
 from river import base as river_base
@@ -42,6 +42,10 @@ from river import base as river_base
 from adaptive._checks import check_choice
 from adaptive.drift import _fastcall
 from adaptive.drift._drivers import _run_dense, limit
+
+if TYPE_CHECKING:
+    from numpy.typing import ArrayLike
+    from typing_extensions import Self
 
 NONE, WARNING, DRIFT = 0, 1, 2  # step kernel return codes
 DRIFT_FLAG, WARNING_FLAG = 0, 1  # state slots shared by every detector
@@ -272,7 +276,7 @@ class Detector(river_base.Base):
         self.__dict__.update(state)
         self._row = state["_state_row"]
 
-    def clone(self, new_params: dict | None = None, include_attributes: bool = False):
+    def clone(self, new_params: dict | None = None, include_attributes: bool = False) -> Self:
         """River's clone; ``include_attributes`` deep-copies the state too (not the compiled
         update, which is bound to this detector's arrays)."""
         clone = super().clone(new_params)
@@ -341,7 +345,7 @@ class Detector(river_base.Base):
             if bound is not None:
                 self.__dict__["update"] = bound
 
-    def update_many(self, values: Any) -> Alarms:
+    def update_many(self, values: ArrayLike) -> Alarms:
         """Update with a 1-D array of values, in order; return the indices of the alarms.
 
         The state afterwards equals that after calling :meth:`update` on each value.
