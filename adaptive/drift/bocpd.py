@@ -53,7 +53,7 @@ from river import base as river_base
 
 from adaptive._checks import check_int, check_number
 from adaptive.drift._drivers import kernel
-from adaptive.drift._robust import buffer_warm_up, robust_location_scale
+from adaptive.drift._robust import Standardising, buffer_warm_up, robust_location_scale
 from adaptive.drift.base import (
     DRIFT,
     DRIFT_FLAG,
@@ -260,7 +260,7 @@ def reference_alarms(values: np.ndarray, **params) -> tuple[list[int], list[int]
     return alarms, lags
 
 
-class BOCPD(Detector, river_base.DriftDetector):
+class BOCPD(Standardising, Detector, river_base.DriftDetector):
     """Bayesian online change point detection: Gaussian segments, constant hazard.
 
     Parameters
@@ -311,6 +311,7 @@ class BOCPD(Detector, river_base.DriftDetector):
     _fleet_params = ("lambda_", "threshold", "mu0", "sigma")
     _threshold = Threshold("threshold", 1, 2.0)
     _statistic = "statistic"
+    _mu_slot, _sigma_slot = MU_HAT, SIGMA_HAT
 
     @classmethod
     def _unit_test_params(cls):
@@ -388,13 +389,3 @@ class BOCPD(Detector, river_base.DriftDetector):
         prob = BUF + self.warm_start
         n = min(int(self._row[T_RUN]), self.max_run) + 1 if self._row[T_RUN] > 0 else 0
         return self._row[prob:prob + n].copy()
-
-    @property
-    def mu0_(self) -> float | None:
-        """The mean used to standardise (None while it is being estimated)."""
-        return none_if_nan(self._row[MU_HAT])
-
-    @property
-    def sigma_(self) -> float | None:
-        """The standard deviation used to standardise (None while it is being estimated)."""
-        return none_if_nan(self._row[SIGMA_HAT])
