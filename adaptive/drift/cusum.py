@@ -32,8 +32,6 @@ from adaptive.drift._welford import (
     P_SIGMA,
     P_WARM_START,
     SIGMA,
-    WARM_M2,
-    WARM_MEAN,
     N,
     estimating,
     warm_up,
@@ -107,17 +105,11 @@ def _lane(L, P, I, x, i):  # noqa: E741
     """_step on lane i of a fleet block, without branches; -1 leaves the lane to _step (the
     reset after a drift)."""
     keep = L[DRIFT_FLAG, i] != 0.0
-    n = L[N, i] + 1.0
-    warming, end, mean, m2, mu0, sigma = warm_up_lane(L, P, x, i, n)
     s_pos, s_neg = _chart(L[S_POS, i], L[S_NEG, i], x, L[MU0, i], L[SIGMA, i], P[P_K, i])
+    _, warming, _, _ = warm_up_lane(L, P, x, i, keep)  # (the chart rests while warming)
     mode = P[P_MODE, i]
     drift = (((s_pos > P[P_H, i]) & (mode != 1.0)) | ((s_neg > P[P_H, i]) & (mode != 0.0)))
     drift = drift & (not warming)
-    put(L, N, i, keep, n)
-    put(L, WARM_MEAN, i, keep | (not warming), mean)
-    put(L, WARM_M2, i, keep | (not warming), m2)
-    put(L, MU0, i, keep, mu0)
-    put(L, SIGMA, i, keep, sigma)
     put(L, S_POS, i, keep | warming, s_pos)
     put(L, S_NEG, i, keep | warming, s_neg)
     put(L, DRIFT_FLAG, i, keep, 1.0 if drift else 0.0)
