@@ -34,8 +34,6 @@ from adaptive.drift._welford import (
     P_SIGMA,
     P_WARM_START,
     SIGMA,
-    WARM_M2,
-    WARM_MEAN,
     N,
     estimating,
     warm_up,
@@ -98,21 +96,15 @@ def _lane(L, P, I, x, i):  # noqa: E741
     """_step on lane i of a fleet block, without branches; -1 leaves the lane to _step (the
     reset after a drift)."""
     keep = L[DRIFT_FLAG, i] != 0.0
-    n = L[N, i] + 1.0
-    warming, end, mean, m2, mu0, sigma = warm_up_lane(L, P, x, i, n)
     lam = P[P_LAMBDA, i]
     z = lam * x + (1.0 - lam) * L[Z, i]
     decay = L[DECAY, i] * ((1.0 - lam) * (1.0 - lam))
     width = L[SIGMA, i] * math.sqrt(lam / (2.0 - lam) * (1.0 - decay))
     dev = abs(z - L[MU0, i])
+    _, warming, end, mu0 = warm_up_lane(L, P, x, i, keep)  # (the chart rests while warming)
     drift = (dev > P[P_L, i] * width) & (not warming)
     warning = (not drift) & (dev > P[P_WARNING_L, i] * width) & (not warming)
     chart = keep | warming  # the chart's slots keep their values during the warm-up
-    put(L, N, i, keep, n)
-    put(L, WARM_MEAN, i, keep | (not warming), mean)
-    put(L, WARM_M2, i, keep | (not warming), m2)
-    put(L, MU0, i, keep, mu0)
-    put(L, SIGMA, i, keep, sigma)
     put(L, T, i, chart, L[T, i] + 1.0)
     put(L, Z, i, keep | (warming & (not end)), mu0 if warming else z)  # the chart starts at mu0
     put(L, DECAY, i, chart, decay)
