@@ -11,7 +11,8 @@ run on threads, ``n_threads`` of them (all the cores by default), with identical
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -30,6 +31,9 @@ from adaptive.drift.base import (
     check_state_header,
     validate_values,
 )
+
+if TYPE_CHECKING:
+    from numpy.typing import ArrayLike
 
 _FLEET_KEYS = ("version", "detector", "params", "stream_params", "state", "n_skipped")
 
@@ -142,7 +146,7 @@ class Fleet:
         """The (S,) values of one parameter."""
         return self._params[:, self.detector._param_names.index(name)].copy()
 
-    def reset(self, streams: Any = None) -> None:
+    def reset(self, streams: ArrayLike | None = None) -> None:
         """Reset the given streams (all by default) to a fresh state."""
         idx = range(self.n_streams) if streams is None else np.atleast_1d(streams)
         for s in idx:
@@ -159,7 +163,7 @@ class Fleet:
         """(S,) bool: streams whose last update signalled a warning."""
         return self._state[:, WARNING_FLAG] != 0.0
 
-    def update(self, values: Any, *, output: str = "mask") -> Alarms:
+    def update(self, values: ArrayLike, *, output: str = "mask") -> Alarms:
         """Feed one step (S,) or T steps (T, S).
 
         Returns boolean masks shaped like ``values`` (``output="mask"``) or (K, 2) arrays of
@@ -224,7 +228,7 @@ class Fleet:
             self.n_skipped += arr2.shape[0] - accepted_mask(arr2, max_abs).sum(axis=0)
         return codes == DRIFT, codes == WARNING
 
-    def update_events(self, streams: Any, values: Any) -> Alarms:
+    def update_events(self, streams: ArrayLike, values: ArrayLike) -> Alarms:
         """Feed events in arrival order: ``values[k]`` goes to stream ``streams[k]``.
 
         Returns the event positions k at which a drift (and a warning) was signalled.
@@ -271,11 +275,11 @@ class Fleet:
         det.n_skipped = int(self.n_skipped[s])
         return det
 
-    def rows(self, streams: Any = None) -> np.ndarray:
+    def rows(self, streams: int | Sequence[int] | np.ndarray | None = None) -> np.ndarray:
         """A copy of the state rows (k, F) of the given streams (all by default)."""
         return self._state.copy() if streams is None else self._state[streams].copy()
 
-    def set_rows(self, streams: Any, rows: np.ndarray) -> None:
+    def set_rows(self, streams: int | Sequence[int] | np.ndarray, rows: np.ndarray) -> None:
         """Overwrite the state rows of ``streams`` with ``rows`` (k, F), e.g. a snapshot."""
         self._state[streams] = rows
 
