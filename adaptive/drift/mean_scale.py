@@ -37,7 +37,7 @@ from river import base as river_base
 
 from adaptive._checks import check_int, check_number
 from adaptive.drift._drivers import kernel
-from adaptive.drift._robust import buffer_warm_up, refine_unit, seed_refinement
+from adaptive.drift._robust import Standardising, buffer_warm_up, refine_unit, seed_refinement
 from adaptive.drift.base import DRIFT, DRIFT_FLAG, NONE, Detector, Threshold, nan_if_none
 from adaptive.drift.base import none_if_nan as none_if_nan
 
@@ -128,7 +128,7 @@ def _step(st, x, p):
     return NONE
 
 
-class MeanScaleCUSUM(Detector, river_base.DriftDetector):
+class MeanScaleCUSUM(Standardising, Detector, river_base.DriftDetector):
     """CUSUM charts for a shift of the mean and a change of spread, one threshold for both.
 
     Parameters
@@ -184,6 +184,7 @@ class MeanScaleCUSUM(Detector, river_base.DriftDetector):
     _fleet_params: tuple[str, ...] = ("h", "shift", "ratio", "mu0", "sigma")
     _threshold = Threshold("h", 1, 1.25)
     _statistic = "statistic"
+    _mu_slot, _sigma_slot = MU_HAT, SIGMA_HAT
 
     @classmethod
     def _unit_test_params(cls):
@@ -237,13 +238,3 @@ class MeanScaleCUSUM(Detector, river_base.DriftDetector):
     def change_kind(self) -> str | None:
         """After an alarm: "mean up", "mean down", "spread up" or "spread down"."""
         return KINDS[int(self._row[KIND]) - 1] if self.drift_detected else None
-
-    @property
-    def mu0_(self) -> float | None:
-        """The in-control mean in use (None while it is being estimated)."""
-        return none_if_nan(self._row[MU_HAT])
-
-    @property
-    def sigma_(self) -> float | None:
-        """The in-control standard deviation in use (None while it is being estimated)."""
-        return none_if_nan(self._row[SIGMA_HAT])
