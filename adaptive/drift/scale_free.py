@@ -23,7 +23,7 @@ single-stream path for every other detector (``update`` / ``update_many``, not f
 from __future__ import annotations
 
 import copy
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from river import base as river_base
@@ -31,6 +31,9 @@ from river import base as river_base
 from adaptive._checks import check_int
 from adaptive.drift._robust import robust_location_scale
 from adaptive.drift.base import STATE_VERSION, Alarms, Detector, as_float_array
+
+if TYPE_CHECKING:
+    from numpy.typing import ArrayLike
 
 
 class ScaleFree(river_base.DriftDetector):
@@ -57,7 +60,11 @@ class ScaleFree(river_base.DriftDetector):
     20
     """
 
-    def __init__(self, detector: Any, warm_start: int = 30):
+    def __init__(
+        self,
+        detector: river_base.DriftDetector,
+        warm_start: int = 30,
+    ):
         if not (hasattr(detector, "update") and hasattr(detector, "drift_detected")):
             raise ValueError(
                 f"detector={detector!r} must be a drift detector (update, drift_detected)")
@@ -128,7 +135,7 @@ class ScaleFree(river_base.DriftDetector):
                 self._drift_detected = True
                 return
 
-    def update_many(self, values: Any) -> Alarms:
+    def update_many(self, values: ArrayLike) -> Alarms:
         """Update with a 1-D array of values, in order; the indices of the drift alarms."""
         arr = as_float_array(values, "values")
         if arr.ndim != 1:
@@ -160,7 +167,7 @@ class ScaleFree(river_base.DriftDetector):
         if state["params"] != {"warm_start": self.warm_start}:
             raise ValueError(f"state was saved with {state['params']}, "
                              f"not warm_start={self.warm_start}")
-        self._inner.load_state_dict(state["inner"])
+        self._inner.load_state_dict(state["inner"])  # type: ignore[union-attr]
         self._held = [float(v) for v in state["held"]]
         self.location_, self.scale_ = state["location"], state["scale"]
         self._drift_detected, self._lag = bool(state["drift"]), state["lag"]
