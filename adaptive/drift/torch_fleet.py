@@ -246,4 +246,4 @@ class TorchFleet:
         self.n_skipped += (~finite).sum(dim=0).to(self.n_skipped.dtype)
         if single:
             codes = codes[0]
-        return Alarms(codes == DRIFT, codes == WARNING)
+        return Alarms(codes == DRIFT, codes == WARNING)  # type: ignore[arg-type]
