@@ -57,53 +57,54 @@ N_MANY, N_SINGLE = 200_000, 100_000
 N_STREAMS, N_STEPS, PEER_EVERY = 1000, 10_000, 100
 
 
-class _PeerCUSUM:
-    """CUSUM as River would write it: a Python object per stream (known mu0 and sigma)."""
+class _PeerChart:
+    """A control chart as River would write it: a Python object per stream, River's protocol
+    (``update``, a ``drift_detected`` property, reset on the update after a drift)."""
 
-    def __init__(self, k=0.5, h=5.0, mu0=0.0, sigma=1.0):
-        self.k, self.h, self.mu0, self.sigma = k, h, mu0, sigma
+    def __init__(self):
         self._reset()
+
+    @property
+    def drift_detected(self):
+        return self._drift_detected
+
+    def update(self, x):
+        if self._drift_detected:
+            self._reset()
+        self._drift_detected = self._step(x)
+
+
+class _PeerCUSUM(_PeerChart):
+    """CUSUM with known mu0 = 0 and sigma = 1 (k = 0.5, h = 5)."""
+
+    k, h, mu0, sigma = 0.5, 5.0, 0.0, 1.0
 
     def _reset(self):
         self._s_pos = self._s_neg = 0.0
         self._drift_detected = False
 
-    @property
-    def drift_detected(self):
-        return self._drift_detected
-
-    def update(self, x):
-        if self._drift_detected:
-            self._reset()
+    def _step(self, x):
         z = (x - self.mu0) / self.sigma
         self._s_pos = max(0.0, self._s_pos + z - self.k)
         self._s_neg = max(0.0, self._s_neg - z - self.k)
-        self._drift_detected = self._s_pos > self.h or self._s_neg > self.h
+        return self._s_pos > self.h or self._s_neg > self.h
 
 
-class _PeerEWMA:
-    """The EWMA chart with exact limits as River would write it (known mu0 and sigma)."""
+class _PeerEWMA(_PeerChart):
+    """The EWMA chart with exact limits, known mu0 = 0 and sigma = 1 (lambda 0.2, L = 3)."""
 
-    def __init__(self, lambda_=0.2, L=3.0, mu0=0.0, sigma=1.0):  # noqa: N803 - the chart's L
-        self.lambda_, self.L, self.mu0, self.sigma = lambda_, L, mu0, sigma
-        self._reset()
+    lambda_, L, mu0, sigma = 0.2, 3.0, 0.0, 1.0
 
     def _reset(self):
         self._z, self._decay = self.mu0, 1.0
         self._drift_detected = False
 
-    @property
-    def drift_detected(self):
-        return self._drift_detected
-
-    def update(self, x):
-        if self._drift_detected:
-            self._reset()
+    def _step(self, x):
         lam = self.lambda_
         self._z = lam * x + (1.0 - lam) * self._z
         self._decay *= (1.0 - lam) * (1.0 - lam)
         width = self.sigma * math.sqrt(lam / (2.0 - lam) * (1.0 - self._decay))
-        self._drift_detected = abs(self._z - self.mu0) > self.L * width
+        return abs(self._z - self.mu0) > self.L * width
 
 
 # name -> (ours, the peer, peer name); default parameters on both sides (charts: known mu0, sigma)
