@@ -95,8 +95,11 @@ def _step(st, x, p):
 @lane_kernel
 def _lane(L, P, I, x, i):  # noqa: E741
     """_step on lane i of a fleet block, without branches. -1 leaves the lane to _step: the
-    reset after a drift, and a tested error whose p' + 2 s' needs River's pow() (a new maximum
-    or a near tie) while sqrt is not exact (var > 0)."""
+    reset after a drift, and a tested error near a tie (a new maximum, or p' + 2 s' within
+    2e-12 of alpha or beta times the maximum), where _step may take River's pow() and divides.
+
+    Outside that band a comparison of the ratio p2s / max with a level is decided by p2s
+    against level * max (no division): the band is wider than the rounding of either."""
     n = L[N, i] + 1.0
     err = x == 1.0
     d = n - L[LAST_ERROR, i]
@@ -105,19 +108,20 @@ def _lane(L, P, I, x, i):  # noqa: E741
     mean = mean_old + (1.0 / k) * (d - mean_old)
     m2 = L[D_M2, i] + (d - mean_old) * (d - mean)
     var = m2 / (k - 1.0) if k > 1.0 else 0.0
-    p2s = mean + 2.0 * math.sqrt(var)  # == mean + 2 * var ** 0.5 when var == 0
+    p2s = mean + 2.0 * math.sqrt(var)  # pow() gives the same outside the band
     top = L[P2S_MAX, i]
-    level = p2s / top
+    beta = P[P_BETA, i] * top
+    alpha = P[P_ALPHA, i] * top
+    band = 2e-12 * top
     tested = err & (n > P[P_WARM_START, i])
-    tie = ((top <= 0.0) | (level > 1.0 - 1e-12) | (abs(level - P[P_BETA, i]) <= 1e-12)
-           | (abs(level - P[P_ALPHA, i]) <= 1e-12))
-    keep = (L[DRIFT_FLAG, i] != 0.0) | (tested & tie & (var > 0.0))
-    new_max = tested & (p2s > top)
+    tie = ((top <= 0.0) | (p2s > top - band) | (abs(p2s - beta) <= band)
+           | (abs(p2s - alpha) <= band))
+    keep = (L[DRIFT_FLAG, i] != 0.0) | (tested & tie)
     n_errors = L[N_ERRORS, i] + 1.0
-    judged = tested & (not new_max) & (n_errors > P[P_WARM_START, i])
-    drift = judged & (level < P[P_BETA, i])
-    warn_on = judged & (not drift) & (level < P[P_ALPHA, i])
-    warn_off = judged & (not drift) & (not (level < P[P_ALPHA, i]))
+    judged = tested & (n_errors > P[P_WARM_START, i])  # no new maximum outside the band
+    drift = judged & (p2s < beta)
+    warn_on = judged & (not drift) & (p2s < alpha)
+    warn_off = judged & (not drift) & (not (p2s < alpha))
     same = keep | (not err)  # a correct value only counts
     put(L, N, i, keep, n)
     put(L, N_ERRORS, i, same, n_errors)
@@ -125,7 +129,6 @@ def _lane(L, P, I, x, i):  # noqa: E741
     put(L, D_MEAN, i, same, mean)
     put(L, D_M2, i, same, m2)
     put(L, LAST_ERROR, i, same, n)
-    put(L, P2S_MAX, i, keep | (not new_max), p2s)
     put(L, DRIFT_FLAG, i, keep, 1.0 if drift else 0.0)  # River leaves the warning flag
     w = 1.0 if warn_on else (0.0 if warn_off else L[WARNING_FLAG, i])
     put(L, WARNING_FLAG, i, keep, w)
