@@ -39,7 +39,6 @@ from adaptive._checks import check_int, check_number
 from adaptive.drift._drivers import kernel
 from adaptive.drift._robust import Standardising, buffer_warm_up, refine_unit, seed_refinement
 from adaptive.drift.base import DRIFT, DRIFT_FLAG, NONE, Detector, Threshold, nan_if_none
-from adaptive.drift.base import none_if_nan as none_if_nan
 
 KINDS = ("mean up", "mean down", "spread up", "spread down")  # change_kind, by code 1..4
 # state slots (0, 1: the flags)
