@@ -270,7 +270,8 @@ class ADWIN(Detector, river_base.DriftDetector):
     grace_period
         No test until the window holds more than this many values, >= 0.
     nan_policy
-        ``"raise"`` (default) or ``"skip"`` (ignore non-finite values and count them).
+        ``"raise"`` (default) or ``"skip"`` (ignore non-finite values and values above
+        ``max_abs_input`` (1e100), and count them).
 
     Notes
     -----

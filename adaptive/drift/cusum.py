@@ -136,7 +136,8 @@ class CUSUM(Detector, river_base.DriftDetector):
     mode
         ``"up"``, ``"down"`` or ``"both"``: which direction of shift to detect.
     nan_policy
-        ``"raise"`` (default) or ``"skip"`` (ignore non-finite values and count them).
+        ``"raise"`` (default) or ``"skip"`` (ignore non-finite values and values above
+        ``max_abs_input`` (1e100), and count them).
 
     Notes
     -----

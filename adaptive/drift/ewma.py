@@ -132,7 +132,8 @@ class EWMA(Detector, river_base.DriftAndWarningDetector):
     warning_L
         Width of the warning limits (``None``: no warning zone); in (0, L).
     nan_policy
-        ``"raise"`` (default) or ``"skip"`` (ignore non-finite values and count them).
+        ``"raise"`` (default) or ``"skip"`` (ignore non-finite values and values above
+        ``max_abs_input`` (1e100), and count them).
 
     Examples
     --------

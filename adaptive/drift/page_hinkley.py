@@ -100,7 +100,8 @@ class PageHinkley(Detector, river_base.DriftDetector):
     mode
         ``"up"``, ``"down"`` or ``"both"``: which direction of change to detect.
     nan_policy
-        ``"raise"`` (default) or ``"skip"`` (ignore non-finite values and count them).
+        ``"raise"`` (default) or ``"skip"`` (ignore non-finite values and values above
+        ``max_abs_input`` (1e100), and count them).
 
     Examples
     --------
