@@ -14,7 +14,7 @@ from typing import Any
 
 import numpy as np
 
-from adaptive.drift import Detector, Fleet
+from adaptive.drift import Alarms, Detector, Fleet
 
 _CALIBRATE_KEYS = {"n_streams", "max_steps", "param", "tol", "level"}
 
@@ -77,11 +77,13 @@ class AlertBuilder:
               vals: np.ndarray, ts: Any, offsets: Any, cols: list[str]) -> tuple[list, Any]:
         """A wide block (T, S) whose columns are the fleet's streams 0..S-1 in order: one dense
         kernel call. Returns the alerts and the alarms (for the counts)."""
-        fin = np.isfinite(vals)  # (T, S)
         snap = fleet.rows()  # (S, F)
-        codes = fleet.update(vals, output="pairs")
+        masks = fleet.update(vals)  # (T, S) each; pairs only when something alarmed
+        codes = Alarms(*(np.argwhere(m) if m.any() else np.zeros((0, 2), np.int64)
+                         for m in (masks.drift, masks.warning)))
         if not (codes.drift.size or codes.warning.size):
             return [], codes
+        fin = np.isfinite(vals)  # (T, S)
         kinds = {(int(t), int(c)): "drift" for t, c in codes.drift}
         kinds.update({(int(t), int(c)): "warning" for t, c in codes.warning})
         pos = sorted(kinds)  # (t, c) in arrival order

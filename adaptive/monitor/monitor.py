@@ -153,6 +153,7 @@ class SensorMonitor:
     def _reset(self) -> None:
         self._fleet = self._new_fleet(0)
         self._table = SensorTable(self.sensors, self.shard, self.calibrate_first)
+        self._wide_ids: tuple = (None, [], None)  # (table, columns, their indices)
         self.stats: Counter = Counter()  # readings, drift, warning, other_shard, duplicates
         self.position: dict[str, Any] = {"byte": 0, "row": 0}
         self._stop = False
@@ -241,10 +242,12 @@ class SensorMonitor:
         """Dead-letter the readings beyond ``max_abs`` (a parser told the limit already did);
         returns their mask, the shape of ``vals`` (K,) or (T, C), or None when there are
         none. NaN cells (skipped) compare False."""
-        if not math.isfinite(self.max_abs):
+        if not math.isfinite(self.max_abs) or not vals.size or (
+                np.fmax.reduce(vals, axis=None) <= self.max_abs
+                and np.fmin.reduce(vals, axis=None) >= -self.max_abs):  # one pass, no copy
             return None
         big = np.abs(vals) > self.max_abs
-        if not big.any():
+        if not big.any():  # all NaN (skipped cells)
             return None
         letters = []
         for idx in np.argwhere(big).tolist():  # [k] of events, or [row, column] of a block
@@ -311,7 +314,7 @@ class SensorMonitor:
         big = self._overflow(vals, cols, offsets)
         if big is not None:
             vals = np.where(big, np.nan, vals)
-        col_idx = self._sensor_ids(cols)  # (C,)
+        col_idx = self._column_ids(cols)  # (C,)
         n = self._fleet.n_streams
         if n == n_cols and n_cols and (col_idx >= 0).all() and np.array_equal(
                 self._table.stream_of[col_idx], np.arange(n)):
@@ -330,6 +333,16 @@ class SensorMonitor:
                 cidx[keep]
             names = _RowView(cols, cidx)
         return self._detect(sidx, flat, _RowView(timestamps, rows), offs, names)
+
+    def _column_ids(self, cols: list[str]) -> np.ndarray:
+        """Sensor indices of wide columns; the same columns batch after batch are looked up
+        once (a name's index never changes while the table lives)."""
+        table, known, ids = self._wide_ids
+        if table is self._table and cols == known:
+            return ids
+        ids = self._sensor_ids(cols)
+        self._wide_ids = (self._table, list(cols), ids)
+        return ids
 
     def process(self, batch: Batch) -> list[dict[str, Any]]:
         """One source batch: dead letters written, readings detected, alerts written."""

@@ -106,6 +106,7 @@ class MonitorState:
         fleet.load_state_dict(fleet_state)
         m._fleet = fleet
         m._table.load_state_dict(state)
+        m._wide_ids = (None, [], None)  # column lookups of the old table
         m.stats = Counter(state["stats"])
         m.dead_letters.by_reason = Counter(state["dead_by_reason"])
         m.position = dict(state["position"])

@@ -328,3 +328,23 @@ def test_compiled_long_parser_equals_python_parser(rows, bad_row):
     assert o1.tolist() == o2.tolist()
     key = lambda d: (d["offset"], d["reason"], d.get("sensor"), d["raw"])  # noqa: E731
     assert sorted(map(key, d1)) == sorted(map(key, d2))
+
+
+@given(st.lists(st.lists(_TOKENS, min_size=3, max_size=3), min_size=1, max_size=40),
+       st.integers(2, 5))
+@settings(max_examples=40, deadline=None)
+def test_wide_parser_split_over_threads_equals_one_pass(rows, n_parts):
+    """The block cut at row boundaries into parts parsed on threads equals the one-pass scan
+    (timestamps, values bit for bit, dead letters)."""
+    import adaptive.monitor.sources.csv_wide as cw
+
+    data = "\n".join(f"{t}," + ",".join(r) for t, r in enumerate(rows)).encode()
+    one = cw.parse_wide_bytes(data, ["a", "b", "c"], 7)
+    saved = cw.PARALLEL_CELLS, cw.default_threads
+    cw.PARALLEL_CELLS, cw.default_threads = 1, lambda: n_parts
+    try:
+        split = cw.parse_wide_bytes(data, ["a", "b", "c"], 7)
+    finally:
+        cw.PARALLEL_CELLS, cw.default_threads = saved
+    assert one[0] == split[0] and one[2] == split[2]
+    np.testing.assert_array_equal(one[1], split[1])

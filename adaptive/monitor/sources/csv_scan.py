@@ -27,76 +27,85 @@ _OK, _SLOW, _EMPTY = 0, 1, 2  # status of a cell: parsed, to parse with float(),
 
 
 @kernel
-def _parse_token(buf, a, b, pow10):
-    """Decimal token buf[a:b] -> (value, status). Exact (Clinger's fast path): a mantissa
-    below 2**53 times or divided by an exact power of ten <= 1e22 is one correctly rounded
-    operation, as strtod's result; anything else (nan, inf, 20+ digits, big exponents,
-    junk) returns _SLOW for Python's float()."""
+def _number_at(buf, a, b, pow10):
+    """The field starting at buf[a], up to the next comma or ``b`` -> (value, status, index of
+    that comma or ``b``). Exact (Clinger's fast path): a mantissa below 2**53 times or divided
+    by an exact power of ten <= 1e22 is one correctly rounded operation, as strtod's result.
+    Blanks (space, tab) around the number are allowed (a CR is the caller's to trim); anything
+    else (nan, inf, 19+ digits, big exponents, junk) is _SLOW, for the number grammar in
+    Python."""
     while a < b and (buf[a] == 32 or buf[a] == 9):
         a += 1
-    while b > a and (buf[b - 1] == 32 or buf[b - 1] == 9 or buf[b - 1] == 13):
-        b -= 1
-    if a == b:
-        return np.nan, _EMPTY
+    if a == b or buf[a] == 44:
+        return np.nan, _EMPTY, a
     neg = False
-    if buf[a] == 45 or buf[a] == 43:  # '-' or '+'
-        neg = buf[a] == 45
+    c = buf[a]
+    if c == 45 or c == 43:  # '-' or '+'
+        neg = c == 45
         a += 1
     m = 0
     nd = 0  # significant digits kept in m
-    frac = 0  # digits after the point
+    e = 0  # decimal exponent so far (minus the digits after the point)
     seen = False
     dot = False
-    i = a
-    while i < b:
-        c = int(buf[i])  # a Python/int64 int: numpy's uint8 arithmetic would wrap (reference)
-        if 48 <= c <= 57:
+    ok = True
+    while a < b:
+        d = np.int64(buf[a]) - 48  # int64: numpy's uint8 arithmetic would wrap (reference)
+        if 0 <= d <= 9:
             seen = True
-            if m == 0 and c == 48:
-                if dot:
-                    frac += 1
-            else:
+            if m != 0 or d != 0:
                 if nd >= 18:
-                    return np.nan, _SLOW
-                m = m * 10 + (c - 48)
+                    ok = False
+                m = m * 10 + d
                 nd += 1
-                if dot:
-                    frac += 1
-        elif c == 46 and not dot:  # '.'
+            if dot:
+                e -= 1
+        elif d == -2 and not dot:  # '.'
             dot = True
         else:
             break
-        i += 1
-    if not seen:
-        return np.nan, _SLOW
-    e = 0
-    if i < b and (buf[i] == 101 or buf[i] == 69):  # 'e' / 'E'
-        i += 1
+        a += 1
+    if a < b and (buf[a] == 101 or buf[a] == 69):  # 'e' / 'E'
+        a += 1
         eneg = False
-        if i < b and (buf[i] == 45 or buf[i] == 43):
-            eneg = buf[i] == 45
-            i += 1
-        if i == b:
-            return np.nan, _SLOW
-        while i < b and 48 <= buf[i] <= 57:
-            if e > 10000:
-                return np.nan, _SLOW
-            e = e * 10 + (int(buf[i]) - 48)
-            i += 1
-        if eneg:
-            e = -e
-    if i != b:
-        return np.nan, _SLOW
-    e -= frac
+        if a < b and (buf[a] == 45 or buf[a] == 43):
+            eneg = buf[a] == 45
+            a += 1
+        digits = 0
+        x = 0
+        while a < b and 48 <= buf[a] <= 57:
+            if x < 100000:
+                x = x * 10 + (np.int64(buf[a]) - 48)
+            digits += 1
+            a += 1
+        ok = ok and digits > 0
+        e += -x if eneg else x
+    while a < b and (buf[a] == 32 or buf[a] == 9):
+        a += 1
+    if a < b and buf[a] != 44:  # not a number after all: on to the end of the field
+        while a < b and buf[a] != 44:
+            a += 1
+        return np.nan, _SLOW, a
+    if not (ok and seen):
+        return np.nan, _SLOW, a
     if m == 0:
         v = 0.0
     elif m >= 9007199254740992 or e > 22 or e < -22:
-        return np.nan, _SLOW
+        return np.nan, _SLOW, a
     elif e >= 0:
         v = float(m) * pow10[e]
     else:
         v = float(m) / pow10[-e]
-    return (-v if neg else v), _OK
+    return (-v if neg else v), _OK, a
+
+
+@kernel
+def _parse_token(buf, a, b, pow10):
+    """Token buf[a:b] (no comma inside it counts) -> (value, status) by :func:`_number_at`."""
+    v, st, end = _number_at(buf, a, b, pow10)
+    if st == _OK and end != b:
+        return np.nan, _SLOW
+    return v, st
 
 
 @kernel
@@ -169,10 +178,10 @@ def record_ends(data: bytes, eof: bool, limit: int | None = None) -> np.ndarray:
 
     Examples
     --------
-    >>> record_ends(b'a,"x\ny"\r\nb\rc', eof=False).tolist()
-    [10, 12]
-    >>> record_ends(b'a,"x\ny"\r\nb\rc', eof=True).tolist()
-    [10, 12, 13]
+    >>> record_ends(b'a,"x\\ny"\\r\\nb\\rc', eof=False).tolist()
+    [9, 11]
+    >>> record_ends(b'a,"x\\ny"\\r\\nb\\rc', eof=True).tolist()
+    [9, 11, 12]
     """
     n = limit if limit is not None else data.count(b"\n") + data.count(b"\r") + 1
     ends = np.empty(n, dtype=np.int64)
@@ -184,11 +193,40 @@ def record_ends(data: bytes, eof: bool, limit: int | None = None) -> np.ndarray:
     return ends
 
 
+@kernel
+def _newlines(buf, cut, out):
+    k = 0
+    for i in range(cut):
+        if buf[i] == 10:
+            out[k] = i + 1
+            k += 1
+    return k
+
+
+def line_ends(data: bytes, cut: int) -> np.ndarray:
+    """Ends (R,) of the lines of ``data[:cut]`` (just after each LF), the last one ``cut`` even
+    without an LF (the unterminated last line at EOF).
+
+    Examples
+    --------
+    >>> line_ends(b"a\\nbc\\nd", 5).tolist(), line_ends(b"a\\nbc\\nd", 6).tolist()
+    ([2, 5], [2, 5, 6])
+    """
+    out = np.empty(data.count(b"\n", 0, cut) + 1, dtype=np.int64)
+    k = _newlines(np.frombuffer(data, dtype=np.uint8), cut, out)
+    if cut and (k == 0 or out[k - 1] != cut):
+        out[k] = cut
+        k += 1
+    return out[:k]
+
+
 def plain_block(data: bytes) -> bool:
     """True when ``data`` holds no double quote and no bare CR: its records are its lines and
     the compiled scanners read it."""
     if b'"' in data:
         return False
+    if b"\r" not in data:
+        return True
     n_cr = data.count(b"\r")
     return n_cr == 0 or n_cr == data.count(b"\r\n")
 

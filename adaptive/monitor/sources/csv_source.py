@@ -28,7 +28,7 @@ import numpy as np
 
 from adaptive.monitor.sources.batch import Batch
 from adaptive.monitor.sources.csv_long import parse_long, parse_long_bytes
-from adaptive.monitor.sources.csv_scan import plain_block, record_ends, record_texts
+from adaptive.monitor.sources.csv_scan import line_ends, plain_block, record_ends, record_texts
 from adaptive.monitor.sources.csv_wide import parse_wide, parse_wide_bytes
 
 TS_NAMES = ("timestamp", "time", "ts", "datetime", "date")
@@ -223,9 +223,7 @@ class CSVSource:
             plain = plain_block(buf if self._eof or not buf.endswith(b"\r") else buf[:-1])
             if plain:
                 cut = len(buf) if self._eof else buf.rfind(b"\n") + 1
-                ends = np.flatnonzero(np.frombuffer(buf[:cut], dtype=np.uint8) == 10) + 1
-                if cut and (ends.size == 0 or ends[-1] != cut):
-                    ends = np.append(ends, cut)  # the unterminated last record at EOF
+                ends = line_ends(buf, cut)
             else:
                 ends = record_ends(buf, self._eof)
                 cut = int(ends[-1]) if len(ends) else 0
@@ -244,27 +242,27 @@ class CSVSource:
         for i in range(0, ends.size, step):
             hi = int(ends[min(i + step, ends.size) - 1])
             piece = block[lo:hi]
-            yield (self._parse_plain(piece) if plain
+            n = min(i + step, ends.size) - i
+            yield (self._parse_plain(piece, n) if plain
                    else self._parse_records(piece, ends[i:i + step] - lo))
             lo = hi
 
     def _advance(self, piece: bytes, n_records: int) -> dict[str, Any]:
         self._row += n_records
         self._pos += len(piece)
-        self._tail = (self._tail + piece)[-_TAIL:]
+        self._tail = (self._tail + piece[-_TAIL:])[-_TAIL:]
         return self.position
 
-    def _parse_plain(self, piece: bytes) -> Batch:
-        """Whole records without quotes or bare CRs: the compiled scanners."""
+    def _parse_plain(self, piece: bytes, n: int) -> Batch:
+        """``n`` whole records without quotes or bare CRs: the compiled scanners."""
         data = piece[:-1] if piece.endswith(b"\n") else piece
-        n = data.count(b"\n") + 1
         first = self._row
         if self.format == "long":
             names, codes, vals, ts, offs, dead = parse_long_bytes(data, self._order, first,
                                                                   self.max_abs)
             return Batch("coded", names, vals, ts, offs, dead, self._advance(piece, n), n,
                          codes=codes)
-        ts, vals, dead = parse_wide_bytes(data, self.columns, first, self.max_abs)
+        ts, vals, dead = parse_wide_bytes(data, self.columns, first, self.max_abs, n_rows=n)
         return Batch("wide", self.columns, vals, ts,
                      np.arange(first, first + n, dtype=np.int64), dead,
                      self._advance(piece, n), n)

@@ -17,37 +17,48 @@ import math
 import numpy as np
 
 from adaptive.drift._drivers import kernel
+from adaptive.drift._soa import default_threads, pool
 from adaptive.monitor.sources.batch import _cell_fate, _dead
-from adaptive.monitor.sources.csv_scan import _OK, _POW10, _line_at, _parse_token, _split_line
+from adaptive.monitor.sources.csv_scan import _OK, _POW10, _line_at, _number_at
+
+PARALLEL_CELLS = 1 << 16  # cells per part below which a second thread costs more than it saves
 
 
 @kernel
 def _scan_wide(buf, n_cols, pow10, vals, status, ts_span, n_fields):
-    """Rows 'ts,v1,..,vC' of buf (uint8, complete lines) -> vals/status (T, C), ts_span (T, 2),
-    n_fields (T,) the number of fields each row had."""
+    """Rows 'ts,v1,..,vC' of buf (uint8, LF-separated, no final LF) -> vals/status (T, C),
+    ts_span (T, 2), n_fields (T,) the number of fields each row had. One pass: each cell is
+    parsed as it is reached."""
     n = buf.shape[0]
-    fields = np.zeros((n_cols + 1, 2), dtype=np.int64)  # (C + 1, 2) spans of one row
-    line = 0
     i = 0
-    while i <= n:  # i == n starts the last line (no final newline; it may end with a comma)
-        i, n_f = _split_line(buf, i, fields)
-        n_fields[line] = n_f
-        start, end = fields[0, 0], fields[0, 1]
-        if end > start and buf[end - 1] == 13:
-            end -= 1
-        ts_span[line, 0] = start
-        ts_span[line, 1] = end
-        for c in range(min(n_f - 1, n_cols)):
-            v, st = _parse_token(buf, fields[c + 1, 0], fields[c + 1, 1], pow10)
-            vals[line, c] = v
-            status[line, c] = st
-        line += 1
+    for r in range(vals.shape[0]):
+        e = i
+        while e < n and buf[e] != 10:
+            e += 1
+        nxt = e + 1
+        if e > i and buf[e - 1] == 13:  # CRLF
+            e -= 1
+        j = i
+        while j < e and buf[j] != 44:
+            j += 1
+        ts_span[r, 0] = i
+        ts_span[r, 1] = j
+        c = 0
+        while j < e:  # j: at a comma
+            v, st, j = _number_at(buf, j + 1, e, pow10)
+            if c < n_cols:
+                vals[r, c] = v
+                status[r, c] = st
+            c += 1
+        n_fields[r] = c + 1
+        i = nxt
 
 
 def parse_wide_bytes(data: bytes, columns: list[str], first_offset: int,
-                     max_abs: float = math.inf):
+                     max_abs: float = math.inf, n_rows: int | None = None):
     """Like :func:`parse_wide`, on the raw bytes of records without quotes or bare CRs, joined
-    by LF or CRLF (none at the end), with the compiled scanner.
+    by LF or CRLF (none at the end), with the compiled scanner; ``n_rows``: their number, if
+    the caller knows it.
 
     Examples
     --------
@@ -56,13 +67,13 @@ def parse_wide_bytes(data: bytes, columns: list[str], first_offset: int,
     (['0', '1'], [[1.5, 2.0], [nan, 3.0]], 'non_numeric', 'a')
     """
     n_cols = len(columns)
-    buf = np.frombuffer(data, dtype=np.uint8)
-    n_rows = data.count(b"\n") + 1  # data holds no final newline: b"" is one blank row
-    vals = np.full((n_rows, n_cols), np.nan)  # (T, C)
-    status = np.full((n_rows, n_cols), _OK, dtype=np.int8)
+    if n_rows is None:
+        n_rows = data.count(b"\n") + 1  # data holds no final newline: b"" is one blank row
+    vals = np.empty((n_rows, n_cols))  # (T, C): the kernel fills every cell of a whole row
+    status = np.empty((n_rows, n_cols), dtype=np.int8)
     ts_span = np.zeros((n_rows, 2), dtype=np.int64)
     n_fields = np.zeros(n_rows, dtype=np.int64)
-    _scan_wide(buf, n_cols, _POW10, vals, status, ts_span, n_fields)
+    _scan_parts(data, n_cols, vals, status, ts_span, n_fields)
     ts = [data[a:b].decode("utf-8", "replace") for a, b in ts_span.tolist()]
     wrong = n_fields != n_cols + 1
     letters = [(int(r), -1, _dead("wrong_field_count", _line_at(data, int(ts_span[r, 0])),
@@ -80,6 +91,33 @@ def parse_wide_bytes(data: bytes, columns: list[str], first_offset: int,
             letters.append((r, c, _dead(reason, tok, first_offset + r, columns[c])))
     letters.sort(key=lambda x: x[:2])
     return ts, vals, [d for _, _, d in letters]
+
+
+def _scan_parts(data: bytes, n_cols: int, vals: np.ndarray, status: np.ndarray,
+                ts_span: np.ndarray, n_fields: np.ndarray) -> None:
+    """``_scan_wide`` over ``data``, cut at row boundaries into one part per core for big
+    blocks (the kernel releases the GIL; each row is parsed by the same code either way)."""
+    buf = np.frombuffer(data, dtype=np.uint8)
+    n_parts = min(default_threads(), vals.size // PARALLEL_CELLS)
+    if n_parts < 2:
+        _scan_wide(buf, n_cols, _POW10, vals, status, ts_span, n_fields)
+        return
+    cuts, rows = [0], [0]
+    for k in range(1, n_parts):
+        pos = data.find(b"\n", max(cuts[-1], len(data) * k // n_parts))
+        if pos < 0:
+            break
+        cuts.append(pos + 1)
+        rows.append(rows[-1] + data.count(b"\n", cuts[-2], pos + 1))
+    cuts.append(len(data))
+    rows.append(vals.shape[0])
+    jobs = [pool().submit(_scan_wide, buf[b0:b1], n_cols, _POW10, vals[r0:r1], status[r0:r1],
+                          ts_span[r0:r1], n_fields[r0:r1])
+            for b0, b1, r0, r1 in zip(cuts, cuts[1:], rows, rows[1:])]
+    for job in jobs:
+        job.result()
+    for b0, r0, r1 in zip(cuts, rows, rows[1:]):
+        ts_span[r0:r1] += b0
 
 
 def _cell_text(data: bytes, row_start: int, c: int) -> str:
