@@ -61,6 +61,8 @@ bench-online: $(VENV)/.installed-bench $(BENCH_VENV)/.installed
 # every suite in benchmarks/ (GPU when present), one summary under benchmarks/results/
 bench: $(VENV)/.installed-bench $(BENCH_VENV)/.installed
 	-bash scripts/install_fashion_mnist.sh
+	-bash scripts/install_mosquitto.sh
+	-bash scripts/install_mosquitto_clients.sh
 	-$(BIN)/python -m pytest benchmarks -o addopts="" -p no:cacheprovider -q \
 		--benchmark-only --benchmark-json=benchmarks/results/raw.json
 	$(BIN)/python benchmarks/summarize.py benchmarks/results/raw.json benchmarks/results/summary
