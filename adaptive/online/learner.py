@@ -36,7 +36,7 @@ import copy
 import io
 import pickle
 from collections.abc import Callable
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 import torch
@@ -150,7 +150,8 @@ class OnlineLearner(Predicting, Learning, river_base.Estimator):
         task: str = "classification",
         precision: str = "fp32",
         objective: Objective | None = None,
-        detector: Any = "default",
+        detector: river_base.DriftDetector | river_base.BinaryDriftDetector | Literal["default"]
+        | None = "default",
         signal: str = "auto",
         feature_monitor: Fleet | None = None,
         policies: tuple[Policy, ...] | list[Policy] | str = "default",
@@ -166,7 +167,7 @@ class OnlineLearner(Predicting, Learning, river_base.Estimator):
         standardize: bool = True,
         fast: bool | None = None,
     ):
-        self._init_params = {  # the arguments as given: _get_params and clone use them
+        self._init_params: dict[str, Any] = {  # the arguments as given: _get_params, clone
             "model": model, "optimizer": optimizer, "loss": loss, "task": task,
             "precision": precision, "objective": objective, "detector": detector,
             "signal": signal, "feature_monitor": feature_monitor, "policies": policies,

@@ -30,9 +30,12 @@ import json
 import pathlib
 import time
 from collections.abc import Iterable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
+
+if TYPE_CHECKING:
+    from numpy.typing import ArrayLike
 
 METRICS = ("accuracy", "mae")
 
@@ -168,7 +171,7 @@ def _stack(xs: Any) -> Any:
 
 def prequential(
     learner: Any,
-    stream: Any,
+    stream: tuple[ArrayLike, ArrayLike] | Iterable[tuple[Any, Any]],
     *,
     metric: str = "accuracy",
     window: int = 1000,

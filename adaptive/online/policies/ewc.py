@@ -32,7 +32,7 @@ from typing import TYPE_CHECKING, Any
 import torch
 
 from adaptive.online.policy import Policy
-from traincore import Objective, StepOutput
+from traincore import Objective, StepOutput, Updater
 
 if TYPE_CHECKING:
     from adaptive.online.learner import OnlineLearner
@@ -60,7 +60,7 @@ class EWCObjective(Objective):
     def __init__(self, inner: Objective, policy: EWC):
         self.inner, self.policy = inner, policy
 
-    def step(self, model: torch.nn.Module, batch: Any, updater: Any) -> StepOutput:
+    def step(self, model: torch.nn.Module, batch: Any, updater: Updater) -> StepOutput:
         return self.inner.step(model, batch, _PenalisedUpdater(updater, self.policy.penalty, model))  # type: ignore[arg-type]
 
     def state_dict(self) -> dict[str, Any]:
