@@ -85,9 +85,11 @@ docs: $(VENV)/.installed-docs
 	$(BIN)/python -m sphinx -E -W --keep-going -q -b html docs docs/_build/html && \
 	echo "docs: built in $$(( $$(date +%s) - start )) s, $$(find docs/_build/html -name '*.html' | wc -l) HTML pages"
 
-# static types of traincore, robust and adaptive (the configuration is [tool.mypy] in pyproject.toml)
+# static types of traincore, robust and adaptive (the configuration is [tool.mypy] in pyproject.toml),
+# then the public boundary: every public callable annotated, Any only where it is meant
 typecheck: $(VENV)/.installed-typing
 	$(BIN)/python -m mypy
+	$(BIN)/python scripts/public_types.py
 
 # the built site opened in headless Chromium (Debian's, installed by the script when missing):
 # screenshots of the index and an API page in docs/_build/screenshots
