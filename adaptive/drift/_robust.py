@@ -130,6 +130,7 @@ class Standardising:
     """
 
     _mu_slot = _sigma_slot = -1
+    _row: np.ndarray  # the detector's state row (set by Detector._reset)
 
     @property
     def mu0_(self) -> float | None:
