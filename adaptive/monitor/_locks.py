@@ -10,7 +10,7 @@ from typing import IO
 try:
     import fcntl
 except ImportError:  # pragma: no cover - not POSIX
-    fcntl = None
+    fcntl = None  # type: ignore[assignment]
 
 
 def holder(fd: int) -> int | None:
