@@ -118,7 +118,7 @@ class DeadLetters(JSONLSink):
         if path is not None:
             super().__init__(path)
         else:
-            self.path, self.count = None, 0
+            self.path, self.count = None, 0  # type: ignore[assignment]
 
     def write(self, records: list[dict[str, Any]]) -> None:
         for r in records:
@@ -181,4 +181,4 @@ class MQTTAlertSink:
         finally:
             self._client.disconnect()
             self._client.loop_stop()
-            self._client = None
+            self._client = None  # type: ignore[assignment]
