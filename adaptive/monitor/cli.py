@@ -72,11 +72,11 @@ def _param_types(cls: type) -> dict[str, tuple[list[type], bool]]:
     """Parameter -> (the types it takes, in the order to try; whether None is allowed), from
     the constructor's annotations (the default's type where there is none)."""
     try:
-        hints = typing.get_type_hints(cls.__init__)
+        hints = typing.get_type_hints(cls.__init__)  # type: ignore[misc]
     except Exception:  # noqa: BLE001 - an unresolvable annotation: fall back to defaults
         hints = {}
     out = {}
-    for n, p in inspect.signature(cls.__init__).parameters.items():
+    for n, p in inspect.signature(cls.__init__).parameters.items():  # type: ignore[misc]
         if n in ("self", "nan_policy") or p.kind in (p.VAR_POSITIONAL, p.VAR_KEYWORD):
             continue
         hint = hints.get(n, type(p.default) if p.default is not p.empty else str)
@@ -90,7 +90,7 @@ def _param_types(cls: type) -> dict[str, tuple[list[type], bool]]:
         types = [t for t in types if t is not type(None)]
         order = [t for t in (bool, int, float, list, str) if t in types]
         out[n] = (order or [str], allow_none)
-    return out
+    return out  # type: ignore[return-value]
 
 
 _UNIONS = {typing.Union, getattr(__import__("types"), "UnionType", typing.Union)}
@@ -236,7 +236,7 @@ def _open(args: argparse.Namespace, stack: contextlib.ExitStack) -> tuple[Any, A
         source.max_rows = args.checkpoint_every
     sinks = [stack.enter_context(contextlib.closing(JSONLSink(args.alerts)))]
     if args.publish:
-        sinks.append(stack.enter_context(contextlib.closing(
+        sinks.append(stack.enter_context(contextlib.closing(  # type: ignore[arg-type]
             MQTTAlertSink(args.publish, client_id=f"{args.client_id}-alerts"))))
     dead = stack.enter_context(contextlib.closing(DeadLetters(args.dead_letters)))
     options = {}
