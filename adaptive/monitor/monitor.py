@@ -18,7 +18,8 @@ from __future__ import annotations
 import math
 import zlib
 from collections import Counter
-from typing import Any
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -29,6 +30,10 @@ from adaptive.monitor.alerts import DeadLetters
 from adaptive.monitor.sensors import OTHER_SHARD, UNKNOWN, SensorTable
 from adaptive.monitor.sources import Batch
 from adaptive.monitor.state import MonitorState
+
+if TYPE_CHECKING:
+    from adaptive.monitor.sources.csv_source import CSVSource
+    from adaptive.monitor.sources.mqtt import MQTTSource
 
 
 def _check_arguments(detector: Detector, sensors: list[str] | None,
@@ -152,7 +157,7 @@ class SensorMonitor:
 
     def _reset(self) -> None:
         self._fleet = self._new_fleet(0)
-        self._table = SensorTable(self.sensors, self.shard, self.calibrate_first)
+        self._table = SensorTable(self.sensors, self.shard, self.calibrate_first)  # type: ignore[arg-type]
         self._wide_ids: tuple = (None, [], None)  # (table, columns, their indices)
         self.stats: Counter = Counter()  # readings, drift, warning, other_shard, duplicates
         self.position: dict[str, Any] = {"byte": 0, "row": 0}
@@ -198,8 +203,9 @@ class SensorMonitor:
         return self.update_many([sensor], [value], timestamps=[timestamp],
                                 offsets=None if offset is None else [offset])
 
-    def update_many(self, sensors: list[str], values: Any, *, timestamps: list | None = None,
-                    offsets: Any = None) -> list[dict[str, Any]]:
+    def update_many(self, sensors: list[str], values: Sequence[float | str] | np.ndarray, *,
+                    timestamps: list | None = None,
+                    offsets: Sequence[int] | np.ndarray | None = None) -> list[dict[str, Any]]:
         """A micro-batch of readings in arrival order; returns the alerts in that order.
 
         ``sensors`` and ``values`` are (K,); non-numeric or non-finite values and (with a fixed
@@ -229,8 +235,8 @@ class SensorMonitor:
         ok = fin & (np.abs(vals) <= self.max_abs)
         if not ok.all():
             dead = [{"reason": "overflow" if fin[k] else "non_finite" if isinstance(
-                     raw[k], (int, float, np.floating)) else "non_numeric",
-                     "raw": str(raw[k]), "offset": int(offs[k]),
+                     raw[k], (int, float, np.floating)) else "non_numeric",  # type: ignore[call-overload]
+                     "raw": str(raw[k]), "offset": int(offs[k]),  # type: ignore[call-overload]
                      "sensor": sensors[k]} for k in np.flatnonzero(~ok)]
             self.dead_letters.write(dead)
             keep = np.flatnonzero(ok)
@@ -348,7 +354,7 @@ class SensorMonitor:
         """One source batch: dead letters written, readings detected, alerts written."""
         self.dead_letters.write(batch.dead)
         if batch.kind == "coded":
-            alerts = self.update_coded(batch.sensors, batch.codes, batch.values,
+            alerts = self.update_coded(batch.sensors, batch.codes, batch.values,  # type: ignore[arg-type]
                                        batch.timestamps, batch.offsets)
         elif batch.kind == "wide":
             alerts = self.update_wide(batch.sensors, batch.values, batch.timestamps,
@@ -409,7 +415,7 @@ class SensorMonitor:
             name = self._table.names[s]
             try:
                 params = calibrate_sensor(self.detector, self._table.take_reference(s),
-                                          self.arl0, seed=zlib.crc32(name.encode()),
+                                          self.arl0, seed=zlib.crc32(name.encode()),  # type: ignore[arg-type]
                                           **self.calibrate_options)
             except (ValueError, ArithmeticError):  # e.g. a constant reference: no bracket
                 params = {}  # the sensor keeps the detector's own parameters, and it is said
@@ -437,7 +443,7 @@ class SensorMonitor:
         """Make alerts and dead letters durable, then write the state atomically."""
         self._resumable.checkpoint()
 
-    def restore(self, source: Any = None, *, reset: bool = False) -> bool:
+    def restore(self, source: CSVSource | MQTTSource | None = None, *, reset: bool = False) -> bool:
         """Lock ``state_path`` (one writer), load it if it exists and cut the output files back
         to the checkpoint; with ``source``, also check that the state was saved on it.
 
@@ -455,7 +461,7 @@ class SensorMonitor:
         """Stop :meth:`run` at the next batch boundary (what SIGTERM/SIGINT do)."""
         self._stop = True
 
-    def run(self, source: Any, *, handle_signals: bool = True) -> dict[str, Any]:
+    def run(self, source: CSVSource | MQTTSource, *, handle_signals: bool = True) -> dict[str, Any]:
         """Process ``source`` to its end (or a stop request) with checkpoints; return a summary.
 
         On a restart (the state file exists) the source resumes at the saved position.
