@@ -103,12 +103,12 @@ class SensorTable:
         rank = np.empty_like(order)  # each reading's rank among its sensor's readings here
         rank[order] = np.arange(ss.size) - np.repeat(starts, np.diff(np.r_[starts, ss.size]))
         have = np.array([len(self.calib[int(s)]) for s in s_cal], dtype=np.int64)
-        take = rank < n - have
+        take = rank < n - have  # type: ignore[operator]
         full = []
         for s in np.unique(s_cal):
             buf = self.calib[int(s)]
             buf.extend(vals[cal[take & (s_cal == s)]].tolist())
-            if len(buf) >= n:
+            if len(buf) >= n:  # type: ignore[operator]
                 full.append(int(s))
         taken = np.zeros(sidx.shape[0], dtype=bool)
         taken[cal[take]] = True
