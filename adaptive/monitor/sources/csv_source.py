@@ -173,23 +173,23 @@ class CSVSource:
         in this source (beyond its end, inside its header, or after other bytes)."""
         byte, row, tail = (position.get(k) for k in ("byte", "row", "tail"))
         if not all(isinstance(v, int) and not isinstance(v, bool) and v >= 0
-                   for v in (byte, row, tail)) or byte < self._header_bytes:
+                   for v in (byte, row, tail)) or byte < self._header_bytes:  # type: ignore[operator]
             raise ValueError(f"position {position!r} is not a position in {self.path!r} "
                              f"(byte >= {self._header_bytes}, row >= 0, tail a CRC-32)")
         if self.seekable:
             size = os.fstat(self._f.fileno()).st_size
-            lo = max(0, byte - _TAIL)
+            lo = max(0, byte - _TAIL)  # type: ignore[operator]
             self._f.seek(lo)
-            before = self._f.read(byte - lo) if size >= byte else b""
+            before = self._f.read(byte - lo) if size >= byte else b""  # type: ignore[operator]
             self._rest, self._eof = b"", False
         else:
-            size, before = self._skip(row)
-        whole = size >= byte if self.seekable else size == byte
+            size, before = self._skip(row)  # type: ignore[arg-type]
+        whole = size >= byte if self.seekable else size == byte  # type: ignore[operator]
         if not whole or zlib.crc32(before) != tail:
             raise ValueError(f"source {self.path!r} is not the input this state was saved from: "
                              f"its bytes before offset {byte} differ (or it is shorter); use "
                              "--reset-state to start over")
-        self._pos, self._row, self._tail = byte, row, before
+        self._pos, self._row, self._tail = byte, row, before  # type: ignore[assignment]
 
     def _skip(self, rows: int) -> tuple[int, bytes]:
         """A pipe: read past ``rows`` records; returns (the byte offset reached, or -1 when
