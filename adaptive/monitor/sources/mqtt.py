@@ -360,7 +360,7 @@ class MQTTSource:
                 if reason is not None:
                     out.dead.append(_dead(reason, raw, self._count, topics[j] or None))
                 else:
-                    out.add(topics[j], x, None, self._count)
+                    out.add(topics[j], x, None, self._count)  # type: ignore[arg-type]
                 self._count += 1
                 continue
             text = chunk[starts[m]:ends[m]].decode("utf-8", "replace")
@@ -392,7 +392,7 @@ class MQTTSource:
             if not (type(sensor) is str and sensor and v is not None and math.isfinite(v)
                     and abs(v) <= max_abs):
                 raw = text if len(recs) == 1 else json.dumps(rec)
-                out.dead.append(_invalid(rec, sensor, v, raw, off, max_abs))
+                out.dead.append(_invalid(rec, sensor, v, raw, off, max_abs))  # type: ignore[arg-type]
                 continue
             key = rec.get("seq", rec.get("timestamp"))
             if type(key) is int or type(key) is float:
