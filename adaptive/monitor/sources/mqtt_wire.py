@@ -173,8 +173,8 @@ class Connection:
             return data
         sock = self._sock
         try:
-            sock.settimeout(timeout)
-            data = sock.recv(self.recv_bytes)
+            sock.settimeout(timeout)  # type: ignore[union-attr]
+            data = sock.recv(self.recv_bytes)  # type: ignore[union-attr]
         except (TimeoutError, BlockingIOError):  # timeout 0: nothing there now
             return b""
         except OSError:
@@ -186,7 +186,7 @@ class Connection:
     def _reconnect(self) -> None:
         with self._lock:
             try:
-                self._sock.close()
+                self._sock.close()  # type: ignore[union-attr]
             except OSError:
                 pass
             delay = 0.1
@@ -202,7 +202,7 @@ class Connection:
     def send(self, data: bytes) -> None:
         with self._lock:
             try:
-                self._sock.sendall(data)
+                self._sock.sendall(data)  # type: ignore[union-attr]
             except OSError:
                 pass  # the reader reconnects; unacknowledged messages come back
 
@@ -215,6 +215,6 @@ class Connection:
         self.send(DISCONNECT)
         with self._lock:
             try:
-                self._sock.close()
+                self._sock.close()  # type: ignore[union-attr]
             except OSError:
                 pass
