@@ -155,7 +155,7 @@ class MonitorState:
         """Tie the state to a source; ValueError if a restored state belongs to another."""
         if self.monitor._restored and identity != self._saved_source:
             raise ValueError(
-                f"state file {self.file.path!r} was saved reading {_describe(self._saved_source)}"
+                f"state file {self.file.path!r} was saved reading {_describe(self._saved_source)}"  # type: ignore[union-attr]
                 f", not {_describe(identity)}: give its own --state, or --reset-state to start "
                 "over")
         self.source = identity
@@ -204,7 +204,7 @@ class StateFile:
         f.truncate()
         f.write(f"{os.getpid()}\n")
         f.flush()
-        self._lock = f
+        self._lock = f  # type: ignore[assignment]
 
     def unlock(self) -> None:
         if self._lock is not None:
@@ -293,4 +293,4 @@ def pack_fleet(fleet: Fleet) -> dict[str, Any]:
 def unpack_fleet(d: dict[str, Any]) -> dict[str, Any]:
     if not isinstance(d, dict):
         raise ValueError(f"fleet must be a dict, not {type(d).__name__}")
-    return {**d, **{k: _unpack(d.get(k)) for k in _ARRAYS}}
+    return {**d, **{k: _unpack(d.get(k)) for k in _ARRAYS}}  # type: ignore[arg-type]
