@@ -9,6 +9,7 @@ name of a documented package (its ``__all__``) has no entry in the API reference
 from __future__ import annotations
 
 import importlib
+import importlib.util
 import os
 import re
 import sys
@@ -103,18 +104,19 @@ html_last_updated_fmt = None
 # Modules whose whole ``__all__`` must appear in the API reference (checked when the environment
 # is complete; a missing name is a warning, hence an error under -W). A name counts as
 # documented when the object it names has an entry under any of its public paths
-# (``adaptive.ADWIN`` covers ``adaptive.drift.ADWIN``).
-API_MODULES = (
-    "traincore",
-    "robust",
-    "adaptive",
-    "adaptive.drift",
-    "adaptive.calibration",
-    "adaptive.online",
-    "adaptive.online.policies",
-    "adaptive.monitor",
-    "adaptive.spark",
-)
+# (``adaptive.ADWIN`` covers ``adaptive.drift.ADWIN``). The list of modules is the one that
+# scripts/public_types.py checks the annotations of (make typecheck).
+
+
+def _public_modules() -> tuple[str, ...]:
+    path = ROOT / "scripts" / "public_types.py"
+    spec = importlib.util.spec_from_file_location("public_types", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return tuple(module.MODULES)
+
+
+API_MODULES = _public_modules()
 
 _logger = logging.getLogger("robust_adaptive_docs")
 
