@@ -90,10 +90,10 @@ def _ours_cpu(train, init):
     return model
 
 
-def _torchattacks_loop(model, opt, loader, epochs, *, device=None):
-    """The loop users write today with torchattacks (fp32)."""
-    atk = torchattacks.PGD(model, eps=EPS, alpha=2.5 * EPS / STEPS, steps=STEPS,
-                           random_start=True)
+def _torchattacks_loop(model, opt, loader, epochs, *, eps=EPS, alpha=None, device=None):
+    """The loop users write today with torchattacks (fp32); alpha defaults to 2.5 eps / steps."""
+    alpha = 2.5 * eps / STEPS if alpha is None else alpha
+    atk = torchattacks.PGD(model, eps=eps, alpha=alpha, steps=STEPS, random_start=True)
     for _ in range(epochs):
         for x, y in loader:
             if device is not None:
@@ -219,16 +219,9 @@ def test_at_pgd10_gpu_resnet18(benchmark, gpu_workload, impl):
                 objective=PGDAT(eps=eps, alpha=2 / 255, steps=STEPS), device=device)
     else:
         model, opt = _gpu_model(init, device, channels_last=False)
-        atk = torchattacks.PGD(model, eps=eps, alpha=2 / 255, steps=STEPS, random_start=True)
 
         def fn():
-            for x, y in batches:
-                x_adv = atk(x, y)
-                model.train()
-                loss = F.cross_entropy(model(x_adv), y)
-                opt.zero_grad()
-                loss.backward()
-                opt.step()
+            _torchattacks_loop(model, opt, batches, 1, eps=eps, alpha=2 / 255)
 
     benchmark.group = "at-pgd10-gpu-resnet18"
     benchmark.extra_info["impl"] = impl
@@ -303,16 +296,8 @@ def test_at_pgd10_gpu_fmnist_epoch(benchmark, fmnist_workload, impl):
             fit(model, batches, optimizer=opt, epochs=1, objective=objective, progress=False,
                 device=device)
     else:
-        atk = torchattacks.PGD(model, eps=eps, alpha=alpha, steps=STEPS, random_start=True)
-
         def fn():
-            for x, y in batches:
-                x_adv = atk(x, y)
-                model.train()
-                loss = F.cross_entropy(model(x_adv), y)
-                opt.zero_grad()
-                loss.backward()
-                opt.step()
+            _torchattacks_loop(model, opt, batches, 1, eps=eps, alpha=alpha)
 
     benchmark.group = "at-pgd10-gpu-fmnist-epoch"
     benchmark.extra_info["impl"] = impl

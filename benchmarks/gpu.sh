@@ -72,11 +72,11 @@ else '')"
 step gpu-tests 120 "$PY" -m pytest -q -m gpu tests robust adaptive traincore \
     -p no:cacheprovider -o addopts="" --timeout=100
 step bench 240 "$PY" -m pytest benchmarks/bench_attacks.py benchmarks/bench_training.py \
-    -o addopts="" -p no:cacheprovider -q --benchmark-only -k gpu \
+    -o addopts="" -p no:cacheprovider -p no:xdist -q --benchmark-only -k gpu \
     --benchmark-json="$WORK/raw_robust.json"
 if [ "$DRY" != 1 ]; then
     step traincore 60 "$PY" -m pytest benchmarks/bench_traincore.py -o addopts="" \
-        -p no:cacheprovider -q --benchmark-only -k fit_one_epoch \
+        -p no:cacheprovider -p no:xdist -q --benchmark-only -k fit_one_epoch \
         --benchmark-json="$WORK/raw_traincore.json"
 fi
 for raw in "$WORK"/raw_*.json; do

@@ -1,7 +1,11 @@
-"""The Fashion-MNIST fixture: the dataset's folder, or a skip that says how to install it.
+"""Fixtures of the robust tests: one torch thread, and the Fashion-MNIST folder.
 
-Without the dataset the tests that need it skip with the install command, except in CI
-(CI=true), where they fail: .ci/run installs it first (scripts/install_fashion_mnist.sh).
+``one_thread`` (autouse): the robust tests run small tensors, where more intra-op threads only
+contend for the shared cores (OpenMP oversubscription).
+
+``fashion_mnist_root``: the dataset's folder, or a skip that says how to install it. Without the
+dataset the tests that need it skip with the install command, except in CI (CI=true), where they
+fail: .ci/run installs it first (scripts/install_fashion_mnist.sh).
 """
 
 from __future__ import annotations
@@ -9,6 +13,15 @@ from __future__ import annotations
 import os
 
 import pytest
+import torch
+
+
+@pytest.fixture(autouse=True)
+def one_thread():
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
 
 
 @pytest.fixture(scope="session")

@@ -23,14 +23,6 @@ torchattacks = pytest.importorskip("torchattacks")
 K = 3  # classes
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    """Tiny tensors: one intra-op thread avoids OpenMP oversubscription on the shared 2 cores."""
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
-
 # name -> (factory(eps, steps, bn_mode, generator) -> attack(model, x, y), norm, per-sample eps ok)
 ATTACKS = {
     "fgsm": (lambda e, s, b, g: FGSM(eps=e, bn_mode=b, generator=g), "linf", True),

@@ -26,14 +26,6 @@ SYNCING = {"item", "cpu", "tolist", "numpy", "nonzero", "__bool__", "__int__", "
            "__index__", "argwhere", "masked_select", "unique", "any", "all", "equal"}
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    """Tiny tensors: one intra-op thread avoids OpenMP oversubscription on the shared 2 cores."""
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
-
 
 class SyncRecorder(TorchFunctionMode):
     def __init__(self):

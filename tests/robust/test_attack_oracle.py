@@ -18,14 +18,6 @@ from robust import fgsm, pgd, trades_attack
 torchattacks = pytest.importorskip("torchattacks")
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    """Small tensors: one intra-op thread avoids OpenMP oversubscription on the shared 2 cores."""
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
-
 
 def _cnn() -> torch.nn.Module:
     torch.manual_seed(0)

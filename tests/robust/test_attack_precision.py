@@ -10,14 +10,6 @@ from robust import fgsm, pgd, trades_attack
 from traincore import Precision, PrecisionNotSupportedError
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
-
-
 def _needs(name: str) -> None:
     try:
         Precision(name).check("cpu")

@@ -14,14 +14,6 @@ from robust import PGDAT, TRADES, EarlyStop, pgd, trades_attack
 from traincore import Updater
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
 def _model():
     torch.manual_seed(0)
     return torch.nn.Sequential(

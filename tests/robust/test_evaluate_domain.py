@@ -24,13 +24,6 @@ from robust import (
 torchattacks = pytest.importorskip("torchattacks")
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
 
 def _signal_problem(n=24):
     """A 1-D conv model on (N, 2, 16) signals in [-4, 4], 4 classes (AutoAttack's DLR loss

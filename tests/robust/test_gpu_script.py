@@ -22,7 +22,8 @@ ROOT = Path(__file__).resolve().parents[2]
 def test_gpu_script_dry_run(tmp_path, fashion_mnist_root):
     pytest.importorskip("torchattacks")
     out = tmp_path / "out"
-    env = dict(os.environ, GPU_DRY_RUN="1", OUT=str(out), PYTHON=sys.executable,
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PYTEST_")}  # not an xdist
+    env.update(GPU_DRY_RUN="1", OUT=str(out), PYTHON=sys.executable,     # worker's pytest
                OMP_NUM_THREADS="1", ROBUST_BENCH_CPU_THREADS="1")
     res = subprocess.run(["bash", str(ROOT / "benchmarks" / "gpu.sh")], cwd=ROOT, env=env,
                          capture_output=True, text=True, timeout=1500)

@@ -19,13 +19,6 @@ from traincore import Updater
 MEAN, STD = [0.3, 0.5, 0.6], [0.2, 0.35, 0.1]
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
 
 def _setup(seed=0):
     torch.manual_seed(seed)

@@ -21,14 +21,6 @@ from robust import (
 from robust.data import import_dataset, load_dataset, load_digits_split
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
 def _problem(n=40, seed=0):
     torch.manual_seed(seed)
     model = torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(16, 3))

@@ -15,14 +15,6 @@ from robust import MLP, NFGSM, PGDAT, EpsWarmup, FastAT, OverfitGuard, Threshold
 from traincore import Supervised, Updater
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
 class ScriptedMonitor:
     """A monitor stub: drift exactly at the given update indices."""
 

@@ -29,14 +29,6 @@ from traincore import PrecisionNotSupportedError, Supervised, Updater, fit, seed
 EPS = 0.15
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    """Tiny models run ~3x faster on one thread than on two (and the machine is shared)."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
 
 @pytest.fixture(scope="module")
 def digits():
