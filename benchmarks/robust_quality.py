@@ -318,16 +318,16 @@ def main(argv=None) -> int:
     ap.add_argument("--full", action="store_true", help="fashion-mnist: all 60k/10k images")
     ap.add_argument("--train-size", type=int, default=None, help="fashion-mnist: subset size")
     ap.add_argument("--test-size", type=int, default=None, help="fashion-mnist: subset size")
-    ap.add_argument("--only", nargs="*", default=None, help="methods to run (default: all "
-                    "except the opt-in candidates)")
+    ap.add_argument("--only", nargs="*", default=None, help="methods to run, in this order "
+                    "(default: all except the opt-in candidates)")
     ap.add_argument("--out", default=None, help="results prefix (default: the dataset's)")
     args = ap.parse_args(argv)
     torch.set_num_threads(THREADS)
     cfg, train_set, test = load(args.dataset, args)
     out = pathlib.Path(args.out or cfg["out"])
     out.parent.mkdir(parents=True, exist_ok=True)
-    names = [n for n, (_, opt_in) in METHODS.items()
-             if (n in args.only if args.only is not None else not opt_in)]
+    names = (list(dict.fromkeys(args.only)) if args.only is not None  # in the order given
+             else [n for n, (_, opt_in) in METHODS.items() if not opt_in])
     unknown = set(args.only or ()) - set(METHODS)
     if unknown:
         ap.error(f"unknown methods {sorted(unknown)}; known: {sorted(METHODS)}")
