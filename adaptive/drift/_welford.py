@@ -50,14 +50,19 @@ def warm_up(st, x, p):
 
 
 @lane_kernel
-def warm_up_lane(L, P, x, i, keep):  # noqa: E741
+def warm_up_lane(L, P, x, i, keep, estimate):  # noqa: E741
     """:func:`warm_up` on lane i of a fleet block, without branches; stores N and the warm-up
     slots (unless ``keep``: the lane falls back to the row kernel).
 
-    Returns (n, warming, end, mu0): st[N] with x, whether x belongs to the warm-up, whether it
-    ends it, and the in-control mean in use from now on.
+    ``estimate`` is a constant of the calling lane kernel: False when every stream's mu0 and
+    sigma are given (no warm-up: its divisions and root are compiled away). Returns (warming,
+    end, mu0): whether x belongs to the warm-up, whether it ends it, and the in-control mean in
+    use from now on.
     """
     n = L[N, i] + 1.0
+    put(L, N, i, keep, n)
+    if not estimate:
+        return False, False, L[MU0, i]
     mu_est = P[P_MU0, i] != P[P_MU0, i]
     sigma_est = P[P_SIGMA, i] != P[P_SIGMA, i]
     warming = (n <= P[P_WARM_START, i]) & (mu_est | sigma_est)
@@ -67,9 +72,8 @@ def warm_up_lane(L, P, x, i, keep):  # noqa: E741
     end = warming & (n >= P[P_WARM_START, i])
     mu0 = mean if (end & mu_est) else L[MU0, i]
     sigma = math.sqrt(m2 / (n - 1.0)) if (end & sigma_est) else L[SIGMA, i]
-    put(L, N, i, keep, n)
     put(L, WARM_MEAN, i, keep | (not warming), mean)
     put(L, WARM_M2, i, keep | (not warming), m2)
     put(L, MU0, i, keep, mu0)  # changed only where the warm-up ends (the chart then rests)
     put(L, SIGMA, i, keep, sigma)
-    return n, warming, end, mu0
+    return warming, end, mu0

@@ -101,12 +101,12 @@ def _step(st, x, p):
 
 
 @lane_kernel
-def _lane(L, P, I, x, i):  # noqa: E741
+def _chart_lane(L, P, x, i, estimate):  # noqa: E741
     """_step on lane i of a fleet block, without branches; -1 leaves the lane to _step (the
-    reset after a drift)."""
+    reset after a drift). ``estimate``: a constant, False when mu0 and sigma are given."""
     keep = L[DRIFT_FLAG, i] != 0.0
     s_pos, s_neg = _chart(L[S_POS, i], L[S_NEG, i], x, L[MU0, i], L[SIGMA, i], P[P_K, i])
-    _, warming, _, _ = warm_up_lane(L, P, x, i, keep)  # (the chart rests while warming)
+    warming, _, _ = warm_up_lane(L, P, x, i, keep, estimate)  # (the chart rests while warming)
     mode = P[P_MODE, i]
     drift = (((s_pos > P[P_H, i]) & (mode != 1.0)) | ((s_neg > P[P_H, i]) & (mode != 0.0)))
     drift = drift & (not warming)
@@ -114,6 +114,16 @@ def _lane(L, P, I, x, i):  # noqa: E741
     put(L, S_NEG, i, keep | warming, s_neg)
     put(L, DRIFT_FLAG, i, keep, 1.0 if drift else 0.0)
     return -1 if keep else (DRIFT if drift else NONE)
+
+
+@lane_kernel
+def _lane(L, P, I, x, i):  # noqa: E741
+    return _chart_lane(L, P, x, i, True)
+
+
+@lane_kernel
+def _lane_known(L, P, I, x, i):  # noqa: E741
+    return _chart_lane(L, P, x, i, False)
 
 
 class CUSUM(Detector, river_base.DriftDetector):
@@ -162,6 +172,7 @@ class CUSUM(Detector, river_base.DriftDetector):
     _fleet_params = ("k", "h", "mu0", "sigma")
     _n_state = STATE_SIZE
     _lanes = (_lane, None, None, 0)
+    _lanes_known = (_lane_known, None, None, 0)  # mu0 and sigma given: no warm-up
     _threshold = Threshold("h", 1, 1.5)
     _statistic = "statistic"
 
@@ -197,6 +208,11 @@ class CUSUM(Detector, river_base.DriftDetector):
         check_choice("mode", mode, MODES)
         self._check_nan_policy()
         self._reset()
+
+    def _lane_spec(self):
+        # per-stream mu0 and sigma are numbers: given in the template, given in every stream
+        known = self.mu0 is not None and self.sigma is not None
+        return self._lanes_known if known else self._lanes
 
     def _param_row(self) -> np.ndarray:
         return np.array(

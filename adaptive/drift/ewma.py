@@ -92,16 +92,16 @@ def _step(st, x, p):
 
 
 @lane_kernel
-def _lane(L, P, I, x, i):  # noqa: E741
+def _chart_lane(L, P, x, i, estimate):  # noqa: E741
     """_step on lane i of a fleet block, without branches; -1 leaves the lane to _step (the
-    reset after a drift)."""
+    reset after a drift). ``estimate``: a constant, False when mu0 and sigma are given."""
     keep = L[DRIFT_FLAG, i] != 0.0
     lam = P[P_LAMBDA, i]
     z = lam * x + (1.0 - lam) * L[Z, i]
     decay = L[DECAY, i] * ((1.0 - lam) * (1.0 - lam))
     width = L[SIGMA, i] * math.sqrt(lam / (2.0 - lam) * (1.0 - decay))
     dev = abs(z - L[MU0, i])
-    _, warming, end, mu0 = warm_up_lane(L, P, x, i, keep)  # (the chart rests while warming)
+    warming, end, mu0 = warm_up_lane(L, P, x, i, keep, estimate)  # (the chart rests meanwhile)
     drift = (dev > P[P_L, i] * width) & (not warming)
     warning = (not drift) & (dev > P[P_WARNING_L, i] * width) & (not warming)
     chart = keep | warming  # the chart's slots keep their values during the warm-up
@@ -111,6 +111,16 @@ def _lane(L, P, I, x, i):  # noqa: E741
     put(L, DRIFT_FLAG, i, keep, 1.0 if drift else 0.0)
     put(L, WARNING_FLAG, i, chart, 1.0 if warning else 0.0)
     return -1 if keep else (DRIFT if drift else (WARNING if warning else NONE))
+
+
+@lane_kernel
+def _lane(L, P, I, x, i):  # noqa: E741
+    return _chart_lane(L, P, x, i, True)
+
+
+@lane_kernel
+def _lane_known(L, P, I, x, i):  # noqa: E741
+    return _chart_lane(L, P, x, i, False)
 
 
 class EWMA(Detector, river_base.DriftAndWarningDetector):
@@ -153,12 +163,19 @@ class EWMA(Detector, river_base.DriftAndWarningDetector):
     _has_warning = True
     _n_state = STATE_SIZE
     _lanes = (_lane, None, None, 0)
+    _lanes_known = (_lane_known, None, None, 0)  # mu0 and sigma given: no warm-up
     _threshold = Threshold("L", 1, 1.25)
+
+    def _lane_spec(self):
+        # per-stream mu0 and sigma are numbers: given in the template, given in every stream
+        known = self.mu0 is not None and self.sigma is not None
+        return self._lanes_known if known else self._lanes
 
     @classmethod
     def _unit_test_params(cls):
         """Non-default configurations for the test suites (River's convention)."""
         yield {"lambda_": 0.3, "warning_L": 2.0, "warm_start": 20}
+        yield {"mu0": 0.0, "sigma": 1.0, "lambda_": 0.1, "L": 2.5}  # no warm-up
 
     def __init__(
         self,

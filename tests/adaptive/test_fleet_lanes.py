@@ -93,12 +93,12 @@ def test_a_refused_value_leaves_the_fleet_untouched(cls, params):
 
 @pytest.mark.skipif(platform.machine() not in ("x86_64", "AMD64") or numba.config.DISABLE_JIT,
                     reason="checks x86-64 machine code")
-@pytest.mark.parametrize("cls", sorted({c for c, _ in CONFIGS}, key=lambda c: c.__name__),
-                         ids=lambda c: c.__name__)
-def test_the_loop_over_lanes_is_vectorised(cls):
+@pytest.mark.parametrize("det", list({c(**p)._lane_spec(): c(**p) for c, p in CONFIGS}.values()),
+                         ids=lambda d: f"{type(d).__name__}-{d._lane_spec()[0].__name__}")
+def test_the_loop_over_lanes_is_vectorised(det):
     # the point of the lane kernels: one control-flow slip (a short-circuit `and`, max(),
     # copysign next to a select, a conditional store) silently makes the loop scalar again
-    det = next(cls(**p) for c, p in CONFIGS if c is cls)
+    cls = type(det)
     run = _soa._compile(type(det)._step, *det._lane_spec(), cache=False)
     n = 8
     state = Fleet(det, n)
