@@ -146,7 +146,7 @@ class MQTTAlertSink:
     def __init__(self, url: str, *, client_id: str | None = None, timeout: float = 10.0):
         import paho.mqtt.client as mqtt
 
-        from adaptive.monitor.sources.mqtt import parse_mqtt_url, start_client
+        from adaptive.monitor.sources.mqtt_wire import parse_mqtt_url, start_client
 
         self.host, self.port, self.topic = parse_mqtt_url(url)
         if "#" in self.topic or "+" in self.topic:

@@ -25,6 +25,13 @@ import numpy as np
 
 from adaptive.drift import Detector, Fleet
 from adaptive.monitor import runner
+from adaptive.monitor._inputs import (
+    RowView,
+    check_arguments,
+    overflow_letters,
+    to_float,
+    value_letters,
+)
 from adaptive.monitor.alerting import AlertBuilder, calibrate_sensor, check_calibrate_options
 from adaptive.monitor.alerts import DeadLetters
 from adaptive.monitor.sensors import OTHER_SHARD, UNKNOWN, SensorTable
@@ -34,42 +41,6 @@ from adaptive.monitor.state import MonitorState
 if TYPE_CHECKING:
     from adaptive.monitor.sources.csv_source import CSVSource
     from adaptive.monitor.sources.mqtt import MQTTSource
-
-
-def _check_arguments(detector: Detector, sensors: list[str] | None,
-                     calibrate_first: int | None, arl0: float | None,
-                     checkpoint_every: int | None, shard: tuple[int, int] | None) -> None:
-    """TypeError/ValueError naming the first bad argument of :class:`SensorMonitor`."""
-    if not isinstance(detector, Detector):
-        raise TypeError(f"detector must be an adaptive Detector, got {type(detector).__name__}")
-    if sensors is not None:
-        if isinstance(sensors, str) or not all(isinstance(s, str) and s for s in sensors):
-            raise ValueError(f"sensors={sensors!r} must be None or a list of non-empty names")
-        if len(set(sensors)) != len(sensors):
-            raise ValueError(f"sensors={sensors!r} contains repeated names")
-    if calibrate_first is not None and (
-        not isinstance(calibrate_first, (int, np.integer)) or calibrate_first < 2
-    ):
-        raise ValueError(f"calibrate_first={calibrate_first!r} must be None or an int >= 2")
-    if (calibrate_first is None) != (arl0 is None):
-        raise ValueError(
-            f"calibrate_first={calibrate_first!r} and arl0={arl0!r}: give both (per-sensor "
-            "calibration to a target ARL0 on each sensor's first readings) or neither"
-        )
-    if arl0 is not None and not (isinstance(arl0, (int, float)) and not isinstance(arl0, bool)
-                                 and math.isfinite(arl0) and arl0 > 1):
-        raise ValueError(f"arl0={arl0!r} must be a finite number > 1 (readings)")
-    if calibrate_first is not None and not detector._fleet_params:
-        raise ValueError(f"{type(detector).__name__} has no per-stream parameter to calibrate")
-    if checkpoint_every is not None and (
-        not isinstance(checkpoint_every, (int, np.integer)) or checkpoint_every < 1
-    ):
-        raise ValueError(f"checkpoint_every={checkpoint_every!r} must be None or an int >= 1")
-    if shard is not None and not (
-        len(shard) == 2 and all(isinstance(v, (int, np.integer)) for v in shard)
-        and 0 <= shard[0] < shard[1]
-    ):
-        raise ValueError(f"shard={shard!r} must be (i, n) with 0 <= i < n")
 
 
 class SensorMonitor:
@@ -135,7 +106,7 @@ class SensorMonitor:
         shard: tuple[int, int] | None = None,
         calibrate_options: dict[str, Any] | None = None,
     ):
-        _check_arguments(detector, sensors, calibrate_first, arl0, checkpoint_every, shard)
+        check_arguments(detector, sensors, calibrate_first, arl0, checkpoint_every, shard)
         self.detector = detector
         self.sensors = list(sensors) if sensors is not None else None
         self.calibrate_first = calibrate_first
@@ -219,7 +190,7 @@ class SensorMonitor:
         try:
             vals = np.asarray(values, dtype=np.float64)
         except (TypeError, ValueError):
-            vals = np.array([_to_float(v) for v in raw], dtype=np.float64)
+            vals = np.array([to_float(v) for v in raw], dtype=np.float64)
         if vals.ndim != 1 or vals.shape[0] != len(sensors):
             raise ValueError(
                 f"values must be 1-D with one entry per sensor name ({len(sensors)}), "
@@ -231,13 +202,8 @@ class SensorMonitor:
             offs = np.asarray(offsets, dtype=np.int64)
         self.stats["offset"] = int(offs[-1]) + 1 if len(offs) else self.stats["offset"]
         ts = timestamps if timestamps is not None else [None] * len(sensors)
-        fin = np.isfinite(vals)
-        ok = fin & (np.abs(vals) <= self.max_abs)
-        if not ok.all():
-            dead = [{"reason": "overflow" if fin[k] else "non_finite" if isinstance(
-                     raw[k], (int, float, np.floating)) else "non_numeric",  # type: ignore[call-overload]
-                     "raw": str(raw[k]), "offset": int(offs[k]),  # type: ignore[call-overload]
-                     "sensor": sensors[k]} for k in np.flatnonzero(~ok)]
+        ok, dead = value_letters(raw, vals, sensors, offs, self.max_abs)
+        if dead:
             self.dead_letters.write(dead)
             keep = np.flatnonzero(ok)
             sensors = [sensors[k] for k in keep]
@@ -246,20 +212,10 @@ class SensorMonitor:
 
     def _overflow(self, vals: np.ndarray, names: Any, offsets: Any) -> np.ndarray | None:
         """Dead-letter the readings beyond ``max_abs`` (a parser told the limit already did);
-        returns their mask, the shape of ``vals`` (K,) or (T, C), or None when there are
-        none. NaN cells (skipped) compare False."""
-        if not math.isfinite(self.max_abs) or not vals.size or (
-                np.fmax.reduce(vals, axis=None) <= self.max_abs
-                and np.fmin.reduce(vals, axis=None) >= -self.max_abs):  # one pass, no copy
-            return None
-        big = np.abs(vals) > self.max_abs
-        if not big.any():  # all NaN (skipped cells)
-            return None
-        letters = []
-        for idx in np.argwhere(big).tolist():  # [k] of events, or [row, column] of a block
-            letters.append({"reason": "overflow", "raw": repr(float(vals[tuple(idx)])),
-                            "offset": int(offsets[idx[0]]), "sensor": names[idx[-1]]})
-        self.dead_letters.write(letters)
+        returns their mask, the shape of ``vals``, or None when there are none."""
+        big, letters = overflow_letters(vals, names, offsets, self.max_abs)
+        if letters:
+            self.dead_letters.write(letters)
         return big
 
     def _drop(self, sidx: np.ndarray, names: Any, vals: np.ndarray, offs: np.ndarray) -> None:
@@ -297,18 +253,18 @@ class SensorMonitor:
         vals = np.asarray(values, dtype=np.float64)
         offs = np.asarray(offsets, dtype=np.int64)
         ts = timestamps
-        big = self._overflow(vals, _RowView(names, codes), offs)
+        big = self._overflow(vals, RowView(names, codes), offs)
         if big is not None:
             keep = np.flatnonzero(~big)
-            codes, vals, offs, ts = codes[keep], vals[keep], offs[keep], _RowView(ts, keep)
+            codes, vals, offs, ts = codes[keep], vals[keep], offs[keep], RowView(ts, keep)
         ids = self._sensor_ids(list(names))  # (U,)
         sidx = ids[codes] if codes.size else codes  # (K,)
         if (ids < 0).any():
-            self._drop(sidx, _RowView(names, codes), vals, offs)
+            self._drop(sidx, RowView(names, codes), vals, offs)
             keep = np.flatnonzero(sidx >= 0)
             sidx, vals, offs, codes = sidx[keep], vals[keep], offs[keep], codes[keep]
-            ts = _RowView(timestamps, keep)
-        return self._detect(sidx, vals, ts, offs, _RowView(names, codes))
+            ts = RowView(timestamps, keep)
+        return self._detect(sidx, vals, ts, offs, RowView(names, codes))
 
     def update_wide(self, columns: list[str], values: np.ndarray, timestamps: list,
                     offsets: np.ndarray) -> list[dict[str, Any]]:
@@ -331,14 +287,14 @@ class SensorMonitor:
         sidx = col_idx[cidx]
         flat = vals.ravel()[ev]
         offs = np.asarray(offsets, np.int64)[rows]
-        names = _RowView(cols, cidx)
+        names = RowView(cols, cidx)
         if (col_idx < 0).any():
             self._drop(sidx, names, flat, offs)
             keep = np.flatnonzero(sidx >= 0)
             sidx, flat, offs, rows, cidx = sidx[keep], flat[keep], offs[keep], rows[keep], \
                 cidx[keep]
-            names = _RowView(cols, cidx)
-        return self._detect(sidx, flat, _RowView(timestamps, rows), offs, names)
+            names = RowView(cols, cidx)
+        return self._detect(sidx, flat, RowView(timestamps, rows), offs, names)
 
     def _column_ids(self, cols: list[str]) -> np.ndarray:
         """Sensor indices of wide columns; the same columns batch after batch are looked up
@@ -492,21 +448,3 @@ class SensorMonitor:
             self.dead_letters.close()
         finally:
             self._resumable.close()
-
-
-class _RowView:
-    """``view[k] == seq[idx[k]]`` without building the list (timestamps of wide blocks)."""
-
-    def __init__(self, seq: Any, idx: np.ndarray):
-        self.seq, self.idx = seq, idx
-
-    def __getitem__(self, k: int) -> Any:
-        return self.seq[int(self.idx[k])]
-
-
-def _to_float(v: Any) -> float:
-    try:
-        return float(v)
-    except (TypeError, ValueError):
-        return float("nan")
-

@@ -51,7 +51,8 @@ from adaptive.monitor.sources.batch import Batch
 from adaptive.monitor.sources.csv_long import parse_long, parse_long_bytes
 from adaptive.monitor.sources.csv_source import CSVSource
 from adaptive.monitor.sources.csv_wide import parse_wide, parse_wide_bytes
-from adaptive.monitor.sources.mqtt import MQTTSource, parse_mqtt_url
+from adaptive.monitor.sources.mqtt import MQTTSource
+from adaptive.monitor.sources.mqtt_wire import parse_mqtt_url
 
 __all__ = [
     "Batch",

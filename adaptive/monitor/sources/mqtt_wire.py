@@ -20,10 +20,51 @@ import socket
 import struct
 import threading
 import time
+from typing import Any
+from urllib.parse import urlsplit
 
 import numpy as np
 
 from adaptive.drift._drivers import kernel
+
+
+def parse_mqtt_url(url: str) -> tuple[str, int, str]:
+    """``mqtt://host:port/topic`` -> (host, port, topic); ValueError naming what is wrong.
+
+    Examples
+    --------
+    >>> parse_mqtt_url("mqtt://127.0.0.1:1883/plant/#")
+    ('127.0.0.1', 1883, 'plant/#')
+    """
+    parts = urlsplit(url)
+    if parts.scheme != "mqtt" or not parts.hostname:
+        raise ValueError(f"MQTT URL {url!r} must look like mqtt://host:port/topic")
+    try:
+        port = parts.port or 1883
+    except ValueError:
+        raise ValueError(f"MQTT URL {url!r} has an invalid port") from None
+    topic = parts.path.lstrip("/")
+    if parts.fragment == "" and url.endswith("#"):
+        topic += "#"  # urlsplit reads '#' as the start of a fragment
+    elif parts.fragment:
+        topic += "#" + parts.fragment
+    if not topic:
+        raise ValueError(f"MQTT URL {url!r} names no topic")
+    return parts.hostname, port, topic
+
+
+
+
+def start_client(client: Any, host: str, port: int) -> None:
+    """Connect a paho ``client`` (keepalive 30 s) and start its network thread; ValueError when
+    the broker cannot be reached (the alert sink publishes with paho)."""
+    try:
+        client.connect(host, port, keepalive=30)
+    except OSError as err:
+        raise ValueError(f"cannot connect to MQTT broker {host}:{port}: {err}") from None
+    client.loop_start()
+
+
 
 PUBLISH, PUBACK, CONNACK, SUBACK, PINGRESP = 3, 4, 2, 9, 13
 
