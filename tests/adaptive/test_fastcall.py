@@ -17,8 +17,7 @@ import sys
 import numpy as np
 import pytest
 
-from adaptive.drift import ADWIN, DETECTORS, DDM, Fleet, PageHinkley
-from adaptive.drift import _fastcall
+from adaptive.drift import ADWIN, DDM, DETECTORS, Fleet, PageHinkley, _fastcall
 from adaptive.drift.base import Detector
 
 pytestmark = pytest.mark.skipif(not _fastcall.available(),
