@@ -239,7 +239,7 @@ class Detector(river_base.Base):
     # -- the rows and the compiled update bound to them ---------------------------------------
     # The state row and the parameter row are properties: replacing either (load_state_dict,
     # Fleet.stream, a probe viewing a fleet's row) drops the builtin ``update`` bound to the old
-    # arrays and refreshes the memoryview the flags are read from.
+    # arrays and mirrors the new row's flags.
     @property
     def _row(self) -> np.ndarray:
         return self.__dict__["_state_row"]
