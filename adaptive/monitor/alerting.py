@@ -83,23 +83,25 @@ class AlertBuilder:
                          for m in (masks.drift, masks.warning)))
         if not (codes.drift.size or codes.warning.size):
             return [], codes
-        fin = np.isfinite(vals)  # (T, S)
         kinds = {(int(t), int(c)): "drift" for t, c in codes.drift}
         kinds.update({(int(t), int(c)): "warning" for t, c in codes.warning})
         pos = sorted(kinds)  # (t, c) in arrival order
-        astreams = np.unique([c for _, c in pos])  # (A,) stream = column here
+        t_al = np.array([t for t, _ in pos])  # (N,) alarm rows
+        c_al = np.array([c for _, c in pos])  # (N,) alarm columns
+        astreams = np.unique(c_al)  # (A,) stream = column here
+        a_al = np.searchsorted(astreams, c_al)  # (N,) alarm column among astreams
         sub = vals[:, astreams]  # (T, A): the alarming columns as events, in arrival order
-        ev = np.flatnonzero(np.isfinite(sub).ravel())
-        st_ev = astreams[ev % astreams.size]
-        x_ev = sub.ravel()[ev]
-        rows_ev = ev // astreams.size
-        where = {(int(r), int(c)): j for j, (r, c) in enumerate(zip(rows_ev, st_ev))}
-        stats = _statistics_at(fleet, snap, astreams, st_ev, x_ev, [where[key] for key in pos])
+        fin = np.isfinite(sub)  # (T, A)
+        ev = np.flatnonzero(fin.ravel())
+        rank = (np.cumsum(fin.ravel()) - 1).reshape(fin.shape)  # (T, A): event number
+        stats = _statistics_at(fleet, snap, astreams, astreams[ev % astreams.size],
+                               sub.ravel()[ev], rank[t_al, a_al].tolist())
+        # each alarm's reading index: the sensor's readings before the block + its rank here
+        index = counts_before[col_idx[c_al]] + np.cumsum(fin, axis=0)[t_al, a_al] - 1  # (N,)
         offs = np.asarray(offsets, dtype=np.int64)
         alerts = []
-        for (t, c), stat in zip(pos, stats):
-            index = int(counts_before[col_idx[c]] + np.count_nonzero(fin[: t + 1, c]) - 1)
-            alerts.append(make_alert(cols[c], kinds[(t, c)], ts[t], int(offs[t]), index,
+        for (t, c), i, stat in zip(pos, index.tolist(), stats):
+            alerts.append(make_alert(cols[c], kinds[(t, c)], ts[t], int(offs[t]), int(i),
                                      float(vals[t, c]), self.detector_name, stat))
         return alerts, codes
 

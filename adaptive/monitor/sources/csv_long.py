@@ -24,37 +24,8 @@ from adaptive.monitor.sources.csv_scan import (
     _OK,
     _POW10,
     _line_at,
-    _parse_token,
-    _split_line,
+    _scan_long,
 )
-
-
-@kernel
-def _scan_long(buf, it, isn, iv, pow10, vals, status, spans, hashes, n_fields):
-    """Rows of 3 fields -> spans (T, 3, 2) of (timestamp, sensor, value) in file order of
-    it/isn/iv, vals/status (T,), FNV-1a 64-bit hashes of the sensor names (T,), n_fields (T,)."""
-    n = buf.shape[0]
-    line = 0
-    i = 0
-    while i <= n:  # i == n starts the last line (no final newline; it may end with a comma)
-        # spans by file position; it/isn/iv pick them below
-        i, n_f = _split_line(buf, i, spans[line])
-        n_fields[line] = n_f
-        if n_f <= 3:  # the field that ends the line loses its CR
-            a, b = spans[line, n_f - 1, 0], spans[line, n_f - 1, 1]
-            if b > a and buf[b - 1] == 13:
-                spans[line, n_f - 1, 1] = b - 1
-        line += 1
-    for r in range(line):
-        if n_fields[r] != 3:
-            continue
-        v, st = _parse_token(buf, spans[r, iv, 0], spans[r, iv, 1], pow10)
-        vals[r] = v
-        status[r] = st
-        h = np.uint64(14695981039346656037)
-        for k in range(spans[r, isn, 0], spans[r, isn, 1]):
-            h = (h ^ np.uint64(buf[k])) * np.uint64(1099511628211)
-        hashes[r] = h
 
 
 @kernel

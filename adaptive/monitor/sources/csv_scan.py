@@ -29,8 +29,45 @@ _OK, _SLOW, _EMPTY = 0, 1, 2  # status of a cell: parsed, to parse with float(),
 @kernel
 def _number_at(buf, a, b, pow10):
     """The field starting at buf[a], up to the next comma or ``b`` -> (value, status, index of
-    that comma or ``b``). Exact (Clinger's fast path): a mantissa below 2**53 times or divided
-    by an exact power of ten <= 1e22 is one correctly rounded operation, as strtod's result.
+    that comma or ``b``). The common shape ``[-]digits[.digits]`` (up to 18 digits) is read by
+    a short loop here; any other field by :func:`_number_general`, which gives the same value
+    for that shape too."""
+    i = a
+    neg = i < b and buf[i] == 45
+    if neg:
+        i += 1
+    m = np.int64(0)
+    start = i
+    while i < b:
+        d = np.int64(buf[i]) - 48
+        if d < 0 or d > 9:
+            break
+        m = m * 10 + d
+        i += 1
+    n_int = i - start
+    n_frac = 0
+    if i < b and buf[i] == 46:  # '.'
+        i += 1
+        f0 = i
+        while i < b:
+            d = np.int64(buf[i]) - 48
+            if d < 0 or d > 9:
+                break
+            m = m * 10 + d
+            i += 1
+        n_frac = i - f0
+    if (i == b or buf[i] == 44) and n_int > 0 and n_int + n_frac <= 18 and \
+            m < 9007199254740992:  # m < 2**53 and 10**n_frac exact: one rounding (Clinger)
+        v = float(m) / pow10[n_frac]
+        return (-v if neg else v), _OK, i
+    return _number_general(buf, a, b, pow10)
+
+
+@kernel
+def _number_general(buf, a, b, pow10):
+    """:func:`_number_at` for any field. Exact (Clinger's fast path): a mantissa below 2**53
+    times or divided by an exact power of ten <= 1e22 is one correctly rounded operation, as
+    strtod's result.
     Blanks (space, tab) around the number are allowed (a CR is the caller's to trim); anything
     else (nan, inf, 19+ digits, big exponents, junk) is _SLOW, for the number grammar in
     Python."""
@@ -129,6 +166,82 @@ def _split_line(buf, i, spans):
         if i >= n or buf[i] == 10:
             return i + 1, field
         i += 1
+
+
+# -- the block scanners: every kernel that calls the number scanner lives in this file, because
+# numba's on-disk cache of a kernel is checked against its own file only (a kernel in another
+# file would keep calling a stale copy of _number_at after an edit here)
+
+@kernel
+def _scan_wide(buf, n_cols, pow10, vals, status, ts_span, n_fields):
+    """Rows 'ts,v1,..,vC' of buf (uint8, LF-separated, no final LF) -> vals/status (T, C),
+    ts_span (T, 2), n_fields (T,) the number of fields each row had. One pass: each cell is
+    parsed as it is reached."""
+    n = buf.shape[0]
+    i = 0
+    for r in range(vals.shape[0]):
+        e = i
+        while e < n and buf[e] != 10:
+            e += 1
+        nxt = e + 1
+        if e > i and buf[e - 1] == 13:  # CRLF
+            e -= 1
+        j = i
+        while j < e and buf[j] != 44:
+            j += 1
+        ts_span[r, 0] = i
+        ts_span[r, 1] = j
+        c = 0
+        while j < e:  # j: at a comma
+            v, st, j = _number_at(buf, j + 1, e, pow10)
+            if c < n_cols:
+                vals[r, c] = v
+                status[r, c] = st
+            c += 1
+        n_fields[r] = c + 1
+        i = nxt
+
+
+@kernel
+def _scan_long(buf, it, isn, iv, pow10, vals, status, spans, hashes, n_fields):
+    """Rows of 3 fields -> spans (T, 3, 2) of (timestamp, sensor, value) in file order of
+    it/isn/iv, vals/status (T,), FNV-1a 64-bit hashes of the sensor names (T,), n_fields (T,)."""
+    n = buf.shape[0]
+    line = 0
+    i = 0
+    while i <= n:  # i == n starts the last line (no final newline; it may end with a comma)
+        # spans by file position; it/isn/iv pick them below
+        i, n_f = _split_line(buf, i, spans[line])
+        n_fields[line] = n_f
+        if n_f <= 3:  # the field that ends the line loses its CR
+            a, b = spans[line, n_f - 1, 0], spans[line, n_f - 1, 1]
+            if b > a and buf[b - 1] == 13:
+                spans[line, n_f - 1, 1] = b - 1
+        line += 1
+    for r in range(line):
+        if n_fields[r] != 3:
+            continue
+        v, st = _parse_token(buf, spans[r, iv, 0], spans[r, iv, 1], pow10)
+        vals[r] = v
+        status[r] = st
+        h = np.uint64(14695981039346656037)
+        for k in range(spans[r, isn, 0], spans[r, isn, 1]):
+            h = (h ^ np.uint64(buf[k])) * np.uint64(1099511628211)
+        hashes[r] = h
+
+
+@kernel
+def _payload_numbers(buf, starts, ends, pow10, vals, status, first):
+    """Each payload buf[starts[k]:ends[k]] -> (vals[k], status[k]) by the number kernel, and
+    first[k] its first byte after blanks (123 '{' or 91 '[' mark JSON)."""
+    for k in range(starts.shape[0]):
+        a, b = starts[k], ends[k]
+        while a < b and (buf[a] == 32 or buf[a] == 9):
+            a += 1
+        first[k] = buf[a] if a < b else 0
+        v, st = _parse_token(buf, a, b, pow10)
+        vals[k] = v
+        status[k] = st
 
 
 # states of the record splitter, after the csv module's parser

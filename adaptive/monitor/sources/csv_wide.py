@@ -16,42 +16,11 @@ import math
 
 import numpy as np
 
-from adaptive.drift._drivers import kernel
 from adaptive.drift._soa import default_threads, pool
 from adaptive.monitor.sources.batch import _cell_fate, _dead
-from adaptive.monitor.sources.csv_scan import _OK, _POW10, _line_at, _number_at
+from adaptive.monitor.sources.csv_scan import _OK, _POW10, _line_at, _scan_wide
 
-PARALLEL_CELLS = 1 << 16  # cells per part below which a second thread costs more than it saves
-
-
-@kernel
-def _scan_wide(buf, n_cols, pow10, vals, status, ts_span, n_fields):
-    """Rows 'ts,v1,..,vC' of buf (uint8, LF-separated, no final LF) -> vals/status (T, C),
-    ts_span (T, 2), n_fields (T,) the number of fields each row had. One pass: each cell is
-    parsed as it is reached."""
-    n = buf.shape[0]
-    i = 0
-    for r in range(vals.shape[0]):
-        e = i
-        while e < n and buf[e] != 10:
-            e += 1
-        nxt = e + 1
-        if e > i and buf[e - 1] == 13:  # CRLF
-            e -= 1
-        j = i
-        while j < e and buf[j] != 44:
-            j += 1
-        ts_span[r, 0] = i
-        ts_span[r, 1] = j
-        c = 0
-        while j < e:  # j: at a comma
-            v, st, j = _number_at(buf, j + 1, e, pow10)
-            if c < n_cols:
-                vals[r, c] = v
-                status[r, c] = st
-            c += 1
-        n_fields[r] = c + 1
-        i = nxt
+PARALLEL_CELLS = 1 << 14  # cells per part below which a second thread costs more than it saves
 
 
 def parse_wide_bytes(data: bytes, columns: list[str], first_offset: int,

@@ -25,10 +25,9 @@ from typing import Any
 
 import numpy as np
 
-from adaptive.drift._drivers import kernel
 from adaptive.monitor.sources import mqtt_wire
 from adaptive.monitor.sources.batch import Batch, _cell_fate, _dead, _float_or_none
-from adaptive.monitor.sources.csv_scan import _OK, _POW10, _parse_token
+from adaptive.monitor.sources.csv_scan import _OK, _POW10, _payload_numbers
 from adaptive.monitor.sources.mqtt_wire import parse_mqtt_url
 
 
@@ -56,20 +55,6 @@ def _invalid(rec: dict, sensor: Any, v: float | None, raw: str, off: int,
     if abs(v) > max_abs:
         return _dead("overflow", raw, off, sensor)
     return None
-
-
-@kernel
-def _payload_numbers(buf, starts, ends, pow10, vals, status, first):
-    """Each payload buf[starts[k]:ends[k]] -> (vals[k], status[k]) by the number kernel, and
-    first[k] its first byte after blanks (123 '{' or 91 '[' mark JSON)."""
-    for k in range(starts.shape[0]):
-        a, b = starts[k], ends[k]
-        while a < b and (buf[a] == 32 or buf[a] == 9):
-            a += 1
-        first[k] = buf[a] if a < b else 0
-        v, st = _parse_token(buf, a, b, pow10)
-        vals[k] = v
-        status[k] = st
 
 
 def _add_runs(runs: list[list[int]], ids: np.ndarray) -> None:
