@@ -25,6 +25,16 @@ CASES = [(cls, {}) for cls in DETECTORS.values()] + [
 IDS = [f"{c.__name__}-{i}" for i, (c, _) in enumerate(CASES)]
 REAL = [(c, p) for c, p in CASES if not c._binary]
 REAL_IDS = [f"{c.__name__}-{i}" for i, (c, _) in enumerate(REAL)]
+# Known defects, reported to their owners; remove an entry when its detector passes.
+OPEN = {"BOCPD": "BOCPD's state becomes non-finite for accepted values (e.g. a constant warm-up "
+                 "then 8.6e38): its kernel has to keep it finite up to max_abs_input"}
+
+
+def _cases(cases, ids):
+    """pytest params, the detectors with an open defect marked as expected to fail."""
+    return [pytest.param(*case, id=i, marks=[pytest.mark.xfail(reason=OPEN[case[0].__name__])]
+                         if case[0].__name__ in OPEN else [])
+            for case, i in zip(cases, ids)]
 EXTRA = [  # configurations where a huge accepted value is most dangerous
     (CUSUM, {"mu0": 0.0, "sigma": 1e-300}), (CUSUM, {"mode": "up", "warm_start": 2}),
     (EWMA, {"mu0": 0.0, "sigma": 1.0}), (ADWIN, {"clock": 1}),
@@ -126,8 +136,8 @@ def test_issue_repro_ewma_1e308():
     assert det.n_skipped == 1
 
 
-@pytest.mark.parametrize("cls,params", REAL + EXTRA, ids=REAL_IDS + [f"extra{i}" for i in
-                                                                      range(len(EXTRA))])
+@pytest.mark.parametrize("cls,params", _cases(REAL + EXTRA, REAL_IDS + [f"extra{i}" for i in
+                                                                         range(len(EXTRA))]))
 def test_extreme_accepted_values_keep_the_state_finite(cls, params):
     m = min(cls(**params).max_abs_input, 1.7e308)  # inf: the largest finite doubles
     rng = np.random.default_rng(5)
@@ -158,8 +168,8 @@ magnitudes = st.one_of(
 )
 
 
-@pytest.mark.parametrize("cls,params", CASES + EXTRA, ids=IDS + [f"extra{i}" for i in
-                                                                range(len(EXTRA))])
+@pytest.mark.parametrize("cls,params", _cases(CASES + EXTRA, IDS + [f"extra{i}" for i in
+                                                                   range(len(EXTRA))]))
 @given(values=st.lists(magnitudes, min_size=1, max_size=120))
 @settings(max_examples=30, deadline=None)
 def test_state_stays_finite_or_the_value_is_refused(cls, params, values):
