@@ -130,7 +130,7 @@ def _events_ptr_template(state, params, streams, values, codes, max_abs):
 # that editing one of them recompiles the drivers (numba checks only the cached file's stamp)
 _HERE = os.path.dirname(os.path.abspath(__file__))
 _SHARED_KERNELS = tuple(os.path.join(_HERE, f) for f in ("_drivers.py", "_welford.py",
-                                                          "mt19937.py"))
+                                                          "mt19937.py", "_robust.py"))
 remember_source(path=_SHARED_KERNELS[0])  # this file, as imported
 
 
