@@ -348,3 +348,30 @@ def test_wide_parser_split_over_threads_equals_one_pass(rows, n_parts):
         cw.PARALLEL_CELLS, cw.default_threads = saved
     assert one[0] == split[0] and one[2] == split[2]
     np.testing.assert_array_equal(one[1], split[1])
+
+
+@given(st.lists(st.tuples(st.text(min_size=1, max_size=300), st.binary(max_size=20_000),
+                          st.sampled_from([0, 1])), min_size=1, max_size=6),
+       st.integers(0, 200))
+@settings(max_examples=60, deadline=None)
+def test_mqtt_packet_scanner_cuts_publishes_and_leaves_a_partial_one(msgs, cut_back):
+    """Packets of any length (1- to 3-byte remaining lengths) are cut where they end; a packet
+    cut short at the end of the buffer is left for the next read."""
+    import struct
+
+    from adaptive.monitor.sources import mqtt_wire
+
+    packets = []
+    for topic, payload, qos in msgs:
+        body = mqtt_wire._string(topic) + (struct.pack("!H", 7) if qos else b"") + payload
+        packets.append(mqtt_wire._packet(0x30 | (qos << 1), body))
+    data = b"".join(packets)
+    cut = max(0, len(data) - cut_back)
+    pkts, used = mqtt_wire.scan(data[:cut])
+    ends = np.cumsum([len(p) for p in packets])
+    whole = int(np.searchsorted(ends, cut, side="right"))
+    assert len(pkts) == whole and used == (int(ends[whole - 1]) if whole else 0)
+    for row, (topic, payload, qos) in zip(pkts.tolist(), msgs):
+        assert row[0] == 3 and (row[1] >> 1) & 3 == qos
+        assert data[row[4]:row[5]].decode() == topic
+        assert data[row[5] + 2 * qos:row[3]] == payload

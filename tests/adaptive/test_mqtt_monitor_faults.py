@@ -99,3 +99,35 @@ def test_kill_between_checkpoint_and_acks_counts_nothing_twice(mosquitto, tmp_pa
     for name in ("alerts", "dl"):
         assert (tmp_path / f"{name}.jsonl").read_bytes() == \
             (tmp_path / f"{name}ref.jsonl").read_bytes(), name
+
+
+def test_lost_connection_reconnects_and_drops_the_redeliveries(mosquitto):
+    """The connection dies after some batches were processed (not acknowledged): the client
+    reconnects, the broker resends those messages flagged DUP, and they are dropped, not read
+    twice (bare numbers carry nothing else to recognise them by)."""
+    import socket
+
+    from adaptive import PageHinkley, SensorMonitor
+    from adaptive.monitor.sources import MQTTSource
+
+    host, port = mosquitto
+    topic, cid = f"drop-{os.getpid()}", f"drop-mon-{os.getpid()}"
+    mqtt_session(host, port, cid, f"{topic}/#")
+    msgs = _plant(topic, n_steps=100, n_sensors=10)
+    msgs[777 % len(msgs)] = (f"{topic}/s1", "0.5")
+    mqtt_publish(host, port, msgs)
+    src = MQTTSource(f"mqtt://{host}:{port}/{topic}/#", client_id=cid, max_batch=150,
+                     idle_exit=1.5)
+    mon = SensorMonitor(PageHinkley(threshold=15.0))
+    try:
+        it = src.batches()
+        for _ in range(3):
+            mon.process(next(it))
+        src._conn._sock.shutdown(socket.SHUT_RDWR)  # the network goes away
+        for batch in it:
+            mon.process(batch)
+    finally:
+        src.close()
+    assert src._conn.reconnects == 1
+    assert mon.summary()["duplicates"] >= 450  # the three batches came back once
+    assert mon.summary()["readings"] == len(msgs)
