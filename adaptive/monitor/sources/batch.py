@@ -1,10 +1,12 @@
-"""The record every source of :class:`adaptive.SensorMonitor` yields, and its dead letters.
+"""The record every source of :class:`adaptive.SensorMonitor` yields, its dead letters, and the
+number grammar every source shares.
 
 A :class:`Batch` is a block of readings already parsed to float64, the records that could not
 be parsed (dead letters, with the reason and the raw text) and the position to resume from once
-the batch is processed. The CSV parsers (:mod:`adaptive.csv_wide`, :mod:`adaptive.csv_long`) and
-the sources (:mod:`adaptive.csv_source`, :mod:`adaptive.mqtt_source`) build them; the public
-entry point is :mod:`adaptive.sources`, which re-exports :class:`Batch`.
+the batch is processed. The CSV parsers (:mod:`~adaptive.monitor.sources.csv_wide`,
+:mod:`~adaptive.monitor.sources.csv_long`) and the sources
+(:mod:`~adaptive.monitor.sources.csv_source`, :mod:`~adaptive.monitor.sources.mqtt`) build
+them; :mod:`adaptive.monitor.sources` re-exports :class:`Batch`.
 """
 
 from __future__ import annotations
