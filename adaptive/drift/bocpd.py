@@ -72,6 +72,8 @@ SIGMA_HAT = 5  # the standard deviation used to standardise (nan while estimated
 ODDS = 6  # posterior odds of a change within the window, after the last update
 CHANGE_LAG = 7  # at an alarm: values between the estimated change and the alarm (else nan)
 MAP_RUN = 8  # most probable run length after the last update
+Z_MAX = 1e100  # bound of a standardised value (see _standardise)
+ODDS_MAX = 1e300  # the odds when no mass is left on old runs (a certain change)
 BUF = 9  # the warm-up buffer (warm_start slots), then the three run-length arrays:
 # PROB (max_run + 1): P(r_t = r); MEAN and BETA (max_run + 1): mu_r and beta_r of each run
 # param slots
@@ -162,11 +164,25 @@ def _absorb(st, z, p):
     if st[T_RUN] <= window:
         st[ODDS] = 0.0
         return False
-    st[ODDS] = recent / old if old > 0.0 else np.inf
+    st[ODDS] = min(recent / old, ODDS_MAX) if old > 0.0 else ODDS_MAX  # finite state
     if st[ODDS] > p[P_THRESHOLD]:
         st[CHANGE_LAG] = best_r - 1.0
         return True
     return False
+
+
+@kernel
+def _standardise(x, mu, sigma):
+    """(x - mu) / sigma clipped to +-Z_MAX: beyond it a change is certain anyway, and the
+    squares the posterior sums (up to max_run of them) stay finite for every accepted x."""
+    d = x - mu
+    if sigma > 0.0:
+        z = d / sigma
+    elif d == 0.0:
+        z = 0.0
+    else:  # a constant warm-up (sigma 0): any departure is a certain change
+        z = math.copysign(Z_MAX, d)
+    return max(-Z_MAX, min(Z_MAX, z))
 
 
 @kernel
@@ -180,12 +196,12 @@ def _step(st, x, p):
     if phase > 0:  # the warm-up is complete: replay it through the model
         warm = int(p[P_WARM_START])
         for j in range(warm):
-            if _absorb(st, (st[BUF + j] - st[MU_HAT]) / st[SIGMA_HAT], p):
+            if _absorb(st, _standardise(st[BUF + j], st[MU_HAT], st[SIGMA_HAT]), p):
                 st[CHANGE_LAG] += warm - 1 - j
                 st[DRIFT_FLAG] = 1.0
                 return DRIFT
         return NONE
-    if _absorb(st, (x - st[MU_HAT]) / st[SIGMA_HAT], p):
+    if _absorb(st, _standardise(x, st[MU_HAT], st[SIGMA_HAT]), p):
         st[DRIFT_FLAG] = 1.0
         return DRIFT
     return NONE
@@ -243,7 +259,9 @@ def reference_alarms(values: np.ndarray, **params) -> tuple[list[int], list[int]
         prob, mean, beta = np.ones(1), np.zeros(1), np.full(1, d.beta0)
         n_seen, alarm = 0, None
         for t in range(first, len(values)):
-            z = (values[t] - mu) / sigma
+            d_t = values[t] - mu
+            z = d_t / sigma if sigma > 0 else (0.0 if d_t == 0 else math.copysign(Z_MAX, d_t))
+            z = min(Z_MAX, max(-Z_MAX, z))
             prob, mean, beta = _reference_posterior_step(prob, mean, beta, z, h, prior, r_max)
             n_seen += 1
             old = prob[w + 1:].sum()

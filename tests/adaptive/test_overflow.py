@@ -26,8 +26,7 @@ IDS = [f"{c.__name__}-{i}" for i, (c, _) in enumerate(CASES)]
 REAL = [(c, p) for c, p in CASES if not c._binary]
 REAL_IDS = [f"{c.__name__}-{i}" for i, (c, _) in enumerate(REAL)]
 # Known defects, reported to their owners; remove an entry when its detector passes.
-OPEN = {"BOCPD": "BOCPD's state becomes non-finite for accepted values (e.g. a constant warm-up "
-                 "then 8.6e38): its kernel has to keep it finite up to max_abs_input"}
+OPEN: dict[str, str] = {}
 
 
 def _cases(cases, ids):
