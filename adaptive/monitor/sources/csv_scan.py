@@ -38,6 +38,7 @@ def _number_at(buf, a, b, pow10):
         i += 1
     m = np.int64(0)
     start = i
+    # the digit loop twice (integer part, fraction) on purpose: as a called kernel it cost 20%
     while i < b:
         d = np.int64(buf[i]) - 48
         if d < 0 or d > 9:
@@ -67,10 +68,9 @@ def _number_at(buf, a, b, pow10):
 def _number_general(buf, a, b, pow10):
     """:func:`_number_at` for any field. Exact (Clinger's fast path): a mantissa below 2**53
     times or divided by an exact power of ten <= 1e22 is one correctly rounded operation, as
-    strtod's result.
-    Blanks (space, tab) around the number are allowed (a CR is the caller's to trim); anything
-    else (nan, inf, 19+ digits, big exponents, junk) is _SLOW, for the number grammar in
-    Python."""
+    strtod's result. Blanks (space, tab) around the number are allowed (a CR is the caller's
+    to trim); anything else (nan, inf, 19+ digits, big exponents, junk) is _SLOW, for the
+    number grammar in Python."""
     while a < b and (buf[a] == 32 or buf[a] == 9):
         a += 1
     if a == b or buf[a] == 44:
