@@ -34,7 +34,7 @@ from river import base as river_base
 
 from adaptive._checks import INT32_MAX, check_int, check_number
 from adaptive.drift._drivers import inline_kernel, kernel
-from adaptive.drift.base import DRIFT, DRIFT_FLAG, NONE, Detector, Threshold
+from adaptive.drift.base import DRIFT, DRIFT_FLAG, NONE, Detector, Slot, Threshold
 
 MAX_LEVELS = 48  # levels of the exponential histogram: window up to max_buckets * (2**48 - 1)
 # state slots (0, 1: the drift and warning flags; ADWIN never warns)
@@ -334,10 +334,7 @@ class ADWIN(Detector, river_base.DriftDetector):
     def _state_size(self) -> int:
         return state_size(self.max_buckets)
 
-    @property
-    def width(self) -> int:
-        """Number of values in the current window."""
-        return int(self._row[WIDTH])
+    width = Slot(WIDTH, int, "Number of values in the current window.")
 
     @property
     def n_detections(self) -> int:
@@ -345,15 +342,10 @@ class ADWIN(Detector, river_base.DriftDetector):
         the next update, because River rebuilds its core on that update)."""
         return int(self._row[N_DETECTIONS])
 
-    @property
-    def variance(self) -> float:
-        """Sum of squared deviations from the mean over the window (River's ``variance``)."""
-        return float(self._row[VARIANCE])
+    variance = Slot(VARIANCE, float, "Sum of squared deviations from the mean over the window "
+                                     "(River's ``variance``).")
 
-    @property
-    def total(self) -> float:
-        """Sum of the values in the window."""
-        return float(self._row[TOTAL])
+    total = Slot(TOTAL, float, "Sum of the values in the window.")
 
     @property
     def estimation(self) -> float:

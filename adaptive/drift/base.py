@@ -34,6 +34,7 @@ from __future__ import annotations
 import copy
 import math
 import operator
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, NamedTuple
 
 import numpy as np
@@ -90,6 +91,29 @@ def nan_if_none(value: Any) -> Any:
 def none_if_nan(value: float) -> float | None:
     """A state-row entry that holds nan for "not available yet" as a Python float or None."""
     return None if value != value else float(value)
+
+
+class Slot:
+    """A read-only detector attribute that reads one slot of the state row.
+
+    ``n = Slot(N, int, "Values seen since the last reset.")`` in a detector class stands for a
+    property returning ``int(self._row[N])``; ``kind`` converts the float64 (``int``, ``float``,
+    or :func:`none_if_nan` for a slot that holds nan while the value is not available yet).
+    """
+
+    def __init__(self, index: int, kind: Callable[[float], Any] = float, doc: str = ""):
+        self.index, self.kind, self.__doc__ = index, kind, doc
+
+    def __set_name__(self, owner: type, name: str) -> None:
+        self.name = name
+
+    def __get__(self, det: Any, owner: type | None = None) -> Any:
+        if det is None:
+            return self
+        return self.kind(det._row[self.index])
+
+    def __set__(self, det: Any, value: Any) -> None:
+        raise AttributeError(f"{self.name} is read-only: it reads the detector's state")
 
 
 def as_float_array(values: Any, name: str) -> np.ndarray:

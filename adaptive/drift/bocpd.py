@@ -59,6 +59,7 @@ from adaptive.drift.base import (
     DRIFT_FLAG,
     NONE,
     Detector,
+    Slot,
     Threshold,
     nan_if_none,
     none_if_nan,
@@ -385,15 +386,10 @@ class BOCPD(Standardising, Detector, river_base.DriftDetector):
         return np.concatenate([np.array(head, dtype=np.float64),
                                student_t_log_normalisers(self.alpha0, self.max_run)])
 
-    @property
-    def statistic(self) -> float:
-        """Posterior odds of a change within the last ``window`` values (0 before any)."""
-        return float(self._row[ODDS])
+    statistic = Slot(ODDS, float, "Posterior odds of a change within the last ``window`` values (0 "
+                                  "before any).")
 
-    @property
-    def run_length(self) -> int:
-        """The most probable run length after the last update."""
-        return int(self._row[MAP_RUN])
+    run_length = Slot(MAP_RUN, int, "The most probable run length after the last update.")
 
     @property
     def change_lag(self) -> int | None:

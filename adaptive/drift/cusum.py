@@ -42,6 +42,7 @@ from adaptive.drift.base import (
     DRIFT_FLAG,
     NONE,
     Detector,
+    Slot,
     Threshold,
     nan_if_none,
     none_if_nan,
@@ -221,32 +222,15 @@ class CUSUM(Detector, river_base.DriftDetector):
             dtype=np.float64,
         )
 
-    @property
-    def n(self) -> int:
-        """Values seen since the last (re)start, warm-up included."""
-        return int(self._row[N])
-
-    @property
-    def s_pos(self) -> float:
-        """Upper cumulative sum S+ (in sigma units)."""
-        return float(self._row[S_POS])
-
-    @property
-    def s_neg(self) -> float:
-        """Lower cumulative sum S- (in sigma units)."""
-        return float(self._row[S_NEG])
+    n = Slot(N, int, "Values seen since the last (re)start, warm-up included.")
+    s_pos = Slot(S_POS, float, "Upper cumulative sum S+ (in sigma units).")
+    s_neg = Slot(S_NEG, float, "Lower cumulative sum S- (in sigma units).")
 
     @property
     def statistic(self) -> float:
         """max(S+, S-): compared to h."""
         return float(max(self._row[S_POS], self._row[S_NEG]))
 
-    @property
-    def mu0_(self) -> float | None:
-        """The in-control mean in use (None while it is being estimated)."""
-        return none_if_nan(self._row[MU0])
-
-    @property
-    def sigma_(self) -> float | None:
-        """The in-control standard deviation in use (None while it is being estimated)."""
-        return none_if_nan(self._row[SIGMA])
+    mu0_ = Slot(MU0, none_if_nan, "The in-control mean in use (None while it is being estimated).")
+    sigma_ = Slot(SIGMA, none_if_nan, "The in-control standard deviation in use (None while it is "
+                                      "being estimated).")

@@ -31,6 +31,7 @@ from adaptive.drift.base import (
     WARNING,
     WARNING_FLAG,
     Detector,
+    Slot,
     Threshold,
     none_if_nan,
 )
@@ -227,15 +228,8 @@ class DDM(Detector, river_base.BinaryDriftAndWarningDetector):
             dtype=np.float64,
         )
 
-    @property
-    def n(self) -> int:
-        """Values seen in the current concept."""
-        return int(self._row[EST + N])
-
-    @property
-    def p(self) -> float:
-        """Running error rate of the current concept."""
-        return float(self._row[EST + RATE])
+    n = Slot(EST + N, int, "Values seen in the current concept.")
+    p = Slot(EST + RATE, float, "Running error rate of the current concept.")
 
     @property
     def s(self) -> float:
@@ -243,17 +237,10 @@ class DDM(Detector, river_base.BinaryDriftAndWarningDetector):
         n, p = self._row[EST + N], self._row[EST + RATE]
         return math.sqrt(p * (1.0 - p) / n) if n > 0 else 0.0
 
-    @property
-    def p_min(self) -> float | None:
-        """Error rate where p + s was smallest (None during the warm-up)."""
-        return none_if_nan(self._row[EST + P_MIN])
+    p_min = Slot(EST + P_MIN, none_if_nan, "Error rate where p + s was smallest (None during the "
+                                           "warm-up).")
 
-    @property
-    def s_min(self) -> float | None:
-        """Standard deviation where p + s was smallest (None during the warm-up)."""
-        return none_if_nan(self._row[EST + S_MIN])
+    s_min = Slot(EST + S_MIN, none_if_nan, "Standard deviation where p + s was smallest (None "
+                                           "during the warm-up).")
 
-    @property
-    def ps_min(self) -> float:
-        """p_min + s_min (inf during the warm-up)."""
-        return float(self._row[EST + PS_MIN])
+    ps_min = Slot(EST + PS_MIN, float, "p_min + s_min (inf during the warm-up).")

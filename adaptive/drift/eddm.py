@@ -29,6 +29,7 @@ from adaptive.drift.base import (
     WARNING,
     WARNING_FLAG,
     Detector,
+    Slot,
     Threshold,
 )
 
@@ -205,20 +206,9 @@ class EDDM(Detector, river_base.BinaryDriftAndWarningDetector):
     def _param_row(self) -> np.ndarray:
         return np.array([self.warm_start, self.alpha, self.beta, 0.5], dtype=np.float64)
 
-    @property
-    def n(self) -> int:
-        """Values seen since the last reset."""
-        return int(self._row[N])
-
-    @property
-    def n_errors(self) -> int:
-        """Errors (ones) seen since the last reset."""
-        return int(self._row[N_ERRORS])
-
-    @property
-    def mean_distance(self) -> float:
-        """p': running mean distance between consecutive errors."""
-        return float(self._row[D_MEAN])
+    n = Slot(N, int, "Values seen since the last reset.")
+    n_errors = Slot(N_ERRORS, int, "Errors (ones) seen since the last reset.")
+    mean_distance = Slot(D_MEAN, float, "p': running mean distance between consecutive errors.")
 
     @property
     def std_distance(self) -> float:
@@ -226,7 +216,5 @@ class EDDM(Detector, river_base.BinaryDriftAndWarningDetector):
         k = self._row[D_COUNT]
         return (self._row[D_M2] / (k - 1.0)) ** 0.5 if k > 1.0 else 0.0
 
-    @property
-    def p2s_max(self) -> float:
-        """Largest p' + 2 s' seen since the last reset (-1 before the first)."""
-        return float(self._row[P2S_MAX])
+    p2s_max = Slot(P2S_MAX, float, "Largest p' + 2 s' seen since the last reset (-1 before the "
+                                   "first).")

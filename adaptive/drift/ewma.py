@@ -46,6 +46,7 @@ from adaptive.drift.base import (
     WARNING,
     WARNING_FLAG,
     Detector,
+    Slot,
     Threshold,
     none_if_nan,
 )
@@ -204,15 +205,8 @@ class EWMA(Detector, river_base.DriftAndWarningDetector):
         self._check_nan_policy()
         self._reset()
 
-    @property
-    def n(self) -> int:
-        """Values seen since the last (re)start, warm-up included."""
-        return int(self._row[N])
-
-    @property
-    def z(self) -> float | None:
-        """The EWMA statistic (None during the warm-up)."""
-        return none_if_nan(self._row[Z])
+    n = Slot(N, int, "Values seen since the last (re)start, warm-up included.")
+    z = Slot(Z, none_if_nan, "The EWMA statistic (None during the warm-up).")
 
     @property
     def control_limit(self) -> float | None:
@@ -222,12 +216,6 @@ class EWMA(Detector, river_base.DriftAndWarningDetector):
             return None
         return float(self.L * (sigma * math.sqrt(lam / (2.0 - lam) * (1.0 - self._row[DECAY]))))
 
-    @property
-    def mu0_(self) -> float | None:
-        """The in-control mean in use (None while it is being estimated)."""
-        return none_if_nan(self._row[MU0])
-
-    @property
-    def sigma_(self) -> float | None:
-        """The in-control standard deviation in use (None while it is being estimated)."""
-        return none_if_nan(self._row[SIGMA])
+    mu0_ = Slot(MU0, none_if_nan, "The in-control mean in use (None while it is being estimated).")
+    sigma_ = Slot(SIGMA, none_if_nan, "The in-control standard deviation in use (None while it is "
+                                      "being estimated).")

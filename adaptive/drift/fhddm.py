@@ -26,7 +26,7 @@ from river import base as river_base
 from adaptive._checks import check_int, check_number
 from adaptive.drift._drivers import kernel
 from adaptive.drift._soa import lane_kernel, put
-from adaptive.drift.base import DRIFT, DRIFT_FLAG, NONE, Detector, Threshold
+from adaptive.drift.base import DRIFT, DRIFT_FLAG, NONE, Detector, Slot, Threshold
 
 # state slots (0, 1: the drift and warning flags; FHDDM never warns)
 COUNT = 2  # values in the window (0..W-1 between updates)
@@ -234,20 +234,10 @@ class FHDDM(Detector, river_base.BinaryDriftDetector):
             dtype=np.float64,
         )
 
-    @property
-    def n_one(self) -> int:
-        """Ones in the current window (River's ``n_one``)."""
-        return int(self._row[N_ONE])
-
-    @property
-    def u_max(self) -> float:
-        """Largest window mean of ones since the last reset."""
-        return float(self._row[U_MAX])
-
-    @property
-    def u_short_max(self) -> float:
-        """Largest short-window mean of ones since the last reset (0 without short window)."""
-        return float(self._row[U_SHORT_MAX])
+    n_one = Slot(N_ONE, int, "Ones in the current window (River's ``n_one``).")
+    u_max = Slot(U_MAX, float, "Largest window mean of ones since the last reset.")
+    u_short_max = Slot(U_SHORT_MAX, float, "Largest short-window mean of ones since the last reset "
+                                           "(0 without short window).")
 
     @property
     def epsilon(self) -> float:

@@ -29,6 +29,7 @@ from adaptive.drift.base import (
     WARNING,
     WARNING_FLAG,
     Detector,
+    Slot,
     Threshold,
 )
 
@@ -170,35 +171,14 @@ class HDDMA(Detector, river_base.BinaryDriftAndWarningDetector):
             dtype=np.float64,
         )
 
-    @property
-    def n(self) -> int:
-        """Values seen since the last reset."""
-        return int(self._row[N])
+    n = Slot(N, int, "Values seen since the last reset.")
+    mean = Slot(MEAN, float, "Mean of the values since the last reset.")
+    n_cut_increase = Slot(N_INC, int, "Values up to the cut point used to detect an increase.")
+    mean_cut_increase = Slot(MEAN_INC, float, "Mean up to the cut point used to detect an "
+                                              "increase.")
 
-    @property
-    def mean(self) -> float:
-        """Mean of the values since the last reset."""
-        return float(self._row[MEAN])
-
-    @property
-    def n_cut_increase(self) -> int:
-        """Values up to the cut point used to detect an increase."""
-        return int(self._row[N_INC])
-
-    @property
-    def mean_cut_increase(self) -> float:
-        """Mean up to the cut point used to detect an increase."""
-        return float(self._row[MEAN_INC])
-
-    @property
-    def n_cut_decrease(self) -> int:
-        """Values up to the cut point used to detect a decrease."""
-        return int(self._row[N_DEC])
-
-    @property
-    def mean_cut_decrease(self) -> float:
-        """Mean up to the cut point used to detect a decrease."""
-        return float(self._row[MEAN_DEC])
+    n_cut_decrease = Slot(N_DEC, int, "Values up to the cut point used to detect a decrease.")
+    mean_cut_decrease = Slot(MEAN_DEC, float, "Mean up to the cut point used to detect a decrease.")
 
 
 HDDM_A = HDDMA

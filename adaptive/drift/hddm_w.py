@@ -29,6 +29,7 @@ from adaptive.drift.base import (
     WARNING,
     WARNING_FLAG,
     Detector,
+    Slot,
     Threshold,
 )
 
@@ -197,30 +198,20 @@ class HDDMW(Detector, river_base.BinaryDriftAndWarningDetector):
             dtype=np.float64,
         )
 
-    @property
-    def ewma(self) -> float:
-        """EWMA of the values since the last reset (0 before the first value)."""
-        return float(self._row[TOTAL + EWMA])
+    ewma = Slot(TOTAL + EWMA, float, "EWMA of the values since the last reset (0 before the first "
+                                     "value).")
 
-    @property
-    def increase_cutpoint(self) -> float:
-        """Smallest EWMA + bound so far (inf before the first value)."""
-        return float(self._row[CUT_INCR])
+    increase_cutpoint = Slot(CUT_INCR, float, "Smallest EWMA + bound so far (inf before the first "
+                                              "value).")
 
-    @property
-    def decrease_cutpoint(self) -> float:
-        """Largest EWMA - bound so far (-inf before the first value)."""
-        return float(self._row[CUT_DECR])
+    decrease_cutpoint = Slot(CUT_DECR, float, "Largest EWMA - bound so far (-inf before the first "
+                                              "value).")
 
-    @property
-    def ewma_after_increase_cut(self) -> float:
-        """EWMA of the values after the increase cut point (0 if none yet)."""
-        return float(self._row[S2_INCR + EWMA])
+    ewma_after_increase_cut = Slot(S2_INCR + EWMA, float, "EWMA of the values after the increase "
+                                                          "cut point (0 if none yet).")
 
-    @property
-    def ewma_after_decrease_cut(self) -> float:
-        """EWMA of the values after the decrease cut point (0 if none yet)."""
-        return float(self._row[S2_DECR + EWMA])
+    ewma_after_decrease_cut = Slot(S2_DECR + EWMA, float, "EWMA of the values after the decrease "
+                                                          "cut point (0 if none yet).")
 
 
 HDDM_W = HDDMW

@@ -41,7 +41,7 @@ from river import base as river_base
 
 from adaptive._checks import INT32_MAX, check_int, check_number
 from adaptive.drift._drivers import kernel
-from adaptive.drift.base import DRIFT, DRIFT_FLAG, NONE, Detector, Threshold
+from adaptive.drift.base import DRIFT, DRIFT_FLAG, NONE, Detector, Slot, Threshold
 from adaptive.drift.mt19937 import N_WORDS, mt_seed, sample, sample_uses_pool
 
 # state slots (0, 1: the drift and warning flags; KSWIN never warns)
@@ -293,20 +293,11 @@ class KSWIN(Detector, river_base.DriftDetector):
         ]
         return np.concatenate([np.array(head, dtype=np.float64), self._window0])
 
-    @property
-    def p_value(self) -> float:
-        """p-value of the last KS test (0.0 before the first test, as in River)."""
-        return float(self._row[P_VALUE])
+    p_value = Slot(P_VALUE, float, "p-value of the last KS test (0.0 before the first test, as in "
+                                   "River).")
 
-    @property
-    def statistic(self) -> float:
-        """KS statistic of the last test (0.0 before the first test)."""
-        return float(self._row[STAT])
-
-    @property
-    def n(self) -> int:
-        """Updates since the last reset."""
-        return int(self._row[N])
+    statistic = Slot(STAT, float, "KS statistic of the last test (0.0 before the first test).")
+    n = Slot(N, int, "Updates since the last reset.")
 
     @property
     def window(self) -> collections.deque:

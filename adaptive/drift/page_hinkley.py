@@ -17,7 +17,7 @@ from river import base as river_base
 from adaptive._checks import check_choice, check_int, check_number
 from adaptive.drift._drivers import kernel
 from adaptive.drift._soa import lane_kernel, put
-from adaptive.drift.base import DRIFT, DRIFT_FLAG, MAX_ABS_INPUT, NONE, Detector, Threshold
+from adaptive.drift.base import DRIFT, DRIFT_FLAG, MAX_ABS_INPUT, NONE, Detector, Slot, Threshold
 
 MODES = ("up", "down", "both")
 # state slots (0, 1: the drift and warning flags)
@@ -163,15 +163,8 @@ class PageHinkley(Detector, river_base.DriftDetector):
             dtype=np.float64,
         )
 
-    @property
-    def n(self) -> int:
-        """Values seen since the last reset."""
-        return int(self._row[N])
-
-    @property
-    def mean(self) -> float:
-        """Running mean since the last reset."""
-        return float(self._row[MEAN])
+    n = Slot(N, int, "Values seen since the last reset.")
+    mean = Slot(MEAN, float, "Running mean since the last reset.")
 
     @property
     def statistic(self) -> float:
