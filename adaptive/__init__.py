@@ -10,9 +10,7 @@ monitor's I/O stack (``SensorMonitor``) load on first use, so a detector user im
 
 from __future__ import annotations
 
-import importlib
-from typing import Any
-
+from adaptive._lazy import lazy_getattr
 from adaptive.calibration import (
     ArlEstimate,
     CalibrationError,
@@ -55,13 +53,7 @@ _LAZY = {
 }
 
 
-def __getattr__(name: str) -> Any:
-    if name in _LAZY:
-        value = getattr(importlib.import_module(_LAZY[name]), name)
-        globals()[name] = value
-        return value
-    raise AttributeError(f"module 'adaptive' has no attribute {name!r}")
-
+__getattr__ = lazy_getattr(__name__, _LAZY, globals())
 
 __all__ = [
     "ADWIN",

@@ -4,20 +4,12 @@ use; :func:`prequential` does not."""
 
 from __future__ import annotations
 
-import importlib
-from typing import Any
-
+from adaptive._lazy import lazy_getattr
 from adaptive.online.prequential_eval import PrequentialResult, prequential
 
 _LAZY = {"OnlineLearner": "adaptive.online.learner", "Policy": "adaptive.online.policy"}
 
 
-def __getattr__(name: str) -> Any:
-    if name in _LAZY:
-        value = getattr(importlib.import_module(_LAZY[name]), name)
-        globals()[name] = value
-        return value
-    raise AttributeError(f"module 'adaptive.online' has no attribute {name!r}")
-
+__getattr__ = lazy_getattr(__name__, _LAZY, globals())
 
 __all__ = ["OnlineLearner", "Policy", "PrequentialResult", "prequential"]
