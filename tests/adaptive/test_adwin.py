@@ -4,31 +4,19 @@ Python reference (NUMBA_DISABLE_JIT=1), state round trips, bounded memory and ba
 from __future__ import annotations
 
 import math
-import os
 import pickle
-import textwrap
 
 import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-import adaptive.drift.adwin as adwin_module
 from adaptive import ADWIN, Fleet
 from adaptive.drift.adwin import COUNTS as _H
 from adaptive.drift.adwin import MAX_LEVELS
 
 river_drift = pytest.importorskip("river.drift")
 
-# The reference run imports only the detector's modules: a bare `adaptive` package object
-# keeps the package's __init__ (which imports torch for the online learners) out of it.
-PRELUDE = textwrap.dedent(f"""
-    import sys, types
-    import numpy as np
-    pkg = types.ModuleType("adaptive")
-    pkg.__path__ = [{os.path.dirname(os.path.dirname(adwin_module.__file__))!r}]
-    sys.modules["adaptive"] = pkg
-""")
 KINDS = ("gaussian", "bernoulli", "change_points", "repeated", "scaled")
 
 
