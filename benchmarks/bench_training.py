@@ -15,8 +15,9 @@ Workloads (seeded; one timed call = a whole training run from the same initial w
 - ``at-pgd10-vs-clean-gpu-resnet18``: the same PGD-AT epoch vs 11 (= steps + 1) clean epochs of
   the same model at the same precision (impl ``clean-x11``; target: ours <= 1.1x).
 
-The GPU workloads run when CUDA is available, or at a tiny size (batch 8, 2 batches) when
-``ROBUST_BENCH_FORCE_DEVICE`` names a device, so the code is exercised on a CPU-only machine.
+The GPU workloads run when CUDA is available, or at a tiny size (ResNet-18: one batch of 4; one
+unwarmed round) when ``ROBUST_BENCH_FORCE_DEVICE`` names a device, so the code is exercised on a
+CPU-only machine.
 CPU runs use ``ROBUST_BENCH_CPU_THREADS`` intra-op threads (default 1).
 
 Run: ``.venv/bin/python -m pytest benchmarks/bench_training.py -o addopts="" -p no:cacheprovider
@@ -175,14 +176,14 @@ def _resnet18():
 @pytest.fixture(scope="module")
 def gpu_workload():
     device, tiny = _gpu_device()
-    n_batches, batch = (2, 8) if tiny else (10, 512)
+    n_batches, batch = (1, 4) if tiny else (10, 512)
     g = torch.Generator().manual_seed(0)
     x = torch.rand(n_batches * batch, 3, 32, 32, generator=g).to(device)  # (N, 3, 32, 32)
     y = torch.randint(0, 10, (n_batches * batch,), generator=g).to(device)
     batches = [(x[i:i + batch], y[i:i + batch]) for i in range(0, len(y), batch)]
     torch.manual_seed(0)
     init = _resnet18()().state_dict()
-    return device, batches, init
+    return device, batches, init, tiny
 
 
 def _gpu_model(init, device, channels_last):
@@ -201,6 +202,11 @@ def _timed(device, fn):
     return run
 
 
+def _rounds(tiny, gpu_rounds=GPU_ROUNDS):
+    """pedantic's rounds: one unwarmed round at the tiny size (a dry run only has to finish)."""
+    return dict(rounds=1, warmup_rounds=0) if tiny else dict(rounds=gpu_rounds, warmup_rounds=1)
+
+
 def _cl(batches):
     return [(x.contiguous(memory_format=torch.channels_last), y) for x, y in batches]
 
@@ -208,7 +214,7 @@ def _cl(batches):
 @pytest.mark.gpu
 @pytest.mark.parametrize("impl", ["ours", "torchattacks"])
 def test_at_pgd10_gpu_resnet18(benchmark, gpu_workload, impl):
-    device, batches, init = gpu_workload
+    device, batches, init, tiny = gpu_workload
     eps = 8 / 255
     if impl == "ours":
         model, opt = _gpu_model(init, device, channels_last=True)
@@ -227,14 +233,14 @@ def test_at_pgd10_gpu_resnet18(benchmark, gpu_workload, impl):
     benchmark.extra_info["impl"] = impl
     benchmark.extra_info["items"] = sum(len(y) for _, y in batches)
     benchmark.extra_info["precision"] = "bf16+channels_last" if impl == "ours" else "fp32"
-    benchmark.pedantic(_timed(device, fn), rounds=GPU_ROUNDS, warmup_rounds=1)
+    benchmark.pedantic(_timed(device, fn), **_rounds(tiny))
     _record("at-pgd10-gpu-resnet18", impl, dict(benchmark.extra_info))
 
 
 @pytest.mark.gpu
 @pytest.mark.parametrize("impl", ["ours", "clean-x11"])
 def test_at_pgd10_vs_clean_gpu_resnet18(benchmark, gpu_workload, impl):
-    device, batches, init = gpu_workload
+    device, batches, init, tiny = gpu_workload
     model, opt = _gpu_model(init, device, channels_last=True)
     data = _cl(batches)
     if impl == "ours":
@@ -249,7 +255,7 @@ def test_at_pgd10_vs_clean_gpu_resnet18(benchmark, gpu_workload, impl):
     benchmark.group = "at-pgd10-vs-clean-gpu-resnet18"
     benchmark.extra_info["impl"] = impl
     benchmark.extra_info["items"] = sum(len(y) for _, y in batches)
-    benchmark.pedantic(_timed(device, fn), rounds=GPU_ROUNDS, warmup_rounds=1)
+    benchmark.pedantic(_timed(device, fn), **_rounds(tiny))
     _record("at-pgd10-vs-clean-gpu-resnet18", impl, dict(benchmark.extra_info))
 
 
@@ -302,7 +308,7 @@ def test_at_pgd10_gpu_fmnist_epoch(benchmark, fmnist_workload, impl):
     benchmark.group = "at-pgd10-gpu-fmnist-epoch"
     benchmark.extra_info["impl"] = impl
     benchmark.extra_info["items"] = sum(len(y) for _, y in batches)
-    benchmark.pedantic(_timed(device, fn), rounds=1 if tiny else 2, warmup_rounds=1)
+    benchmark.pedantic(_timed(device, fn), **_rounds(tiny, gpu_rounds=2))
     model.eval()
     x_test, y_test = batches[0]
     info = {"items": benchmark.extra_info["items"], "tiny": tiny,
