@@ -10,6 +10,13 @@ monitor's I/O stack (``SensorMonitor``) load on first use, so a detector user im
 
 from __future__ import annotations
 
+from importlib import metadata as _metadata
+
+try:
+    __version__ = _metadata.version("robust-adaptive")
+except _metadata.PackageNotFoundError:  # the source tree on sys.path (e.g. benchmarks/gpu.sh), not installed
+    __version__ = "0+unknown"
+
 from adaptive._lazy import lazy_getattr
 from adaptive.calibration import (
     ArlEstimate,

@@ -1,17 +1,16 @@
 """robust: adversarial training for PyTorch (attacks, training methods, robust evaluation)."""
 
-# --- attacks (issue 3): threat models and attack kernels ---
-from robust.autoattack import AutoAttack, autoattack
-from robust.early_stop import EarlyStop
-from robust.fgsm import FGSM, fgsm
-from robust.pgd import PGD, pgd
-from robust.torchattacks_adapter import TorchattacksAdapter
-from robust.trades_attack import TRADESAttack, trades_attack
+from importlib import metadata as _metadata
 
-# --- training methods: add exports below this line ---
-# isort: split
+try:
+    __version__ = _metadata.version("robust-adaptive")
+except _metadata.PackageNotFoundError:  # the source tree on sys.path (e.g. benchmarks/gpu.sh), not installed
+    __version__ = "0+unknown"
+
 from robust.atta import ATTA, IndexedDataset
+from robust.autoattack import AutoAttack, autoattack
 from robust.curriculum import Curriculum
+from robust.early_stop import EarlyStop
 from robust.evaluate import (
     accuracy_vs_eps,
     autoattack_accuracy,
@@ -20,14 +19,18 @@ from robust.evaluate import (
     robust_accuracy,
 )
 from robust.fast_at import FastAT
+from robust.fgsm import FGSM, fgsm
 from robust.free_at import FreeAT
 from robust.guard import OverfitGuard, ThresholdMonitor
 from robust.models import CNN28, MLP, SmallCNN, build_model
 from robust.n_fgsm import NFGSM
 from robust.normalize import Normalize
+from robust.pgd import PGD, pgd
 from robust.pgd_at import PGDAT
 from robust.schedule import EpsWarmup
+from robust.torchattacks_adapter import TorchattacksAdapter
 from robust.trades import TRADES
+from robust.trades_attack import TRADESAttack, trades_attack
 
 __all__ = [
     "ATTA",

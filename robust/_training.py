@@ -17,18 +17,6 @@ import torch.nn.functional as F
 
 from traincore import Objective, StepOutput, Updater, split_batch
 
-BN_MODES = ("eval", "train")
-
-
-def unwrap(model: torch.nn.Module) -> torch.nn.Module:
-    """The module under a ``DistributedDataParallel``/``DataParallel`` wrapper (else ``model``).
-
-    Attacks run on this module: their extra forward/backward passes must not trigger DDP's
-    gradient all-reduce, and only the training update needs to be synchronised.
-    """
-    wrappers = (torch.nn.parallel.DistributedDataParallel, torch.nn.DataParallel)
-    return model.module if isinstance(model, wrappers) else model
-
 
 def check_eps(eps: Any, name: str = "eps") -> None:
     """``eps`` must be a positive finite float or a tensor of positive finite values: ``(N,)``
@@ -47,25 +35,13 @@ def check_eps(eps: Any, name: str = "eps") -> None:
         raise ValueError(f"{name}={eps!r} must be a positive finite number")
 
 
-def check_positive(value: Any, name: str, *, allow_none: bool = False) -> None:
+def check_positive(name: str, value: Any, *, allow_none: bool = False) -> None:
     if value is None and allow_none:
         return
     if isinstance(value, bool) or not isinstance(value, (int, float)):
         raise TypeError(f"{name} must be a number, got {type(value).__name__}")
     if not (math.isfinite(value) and value > 0):
         raise ValueError(f"{name}={value!r} must be a positive finite number")
-
-
-def check_int(value: Any, name: str, minimum: int) -> None:
-    if isinstance(value, bool) or not isinstance(value, int):
-        raise TypeError(f"{name} must be an int, got {type(value).__name__}")
-    if value < minimum:
-        raise ValueError(f"{name}={value!r} must be an int >= {minimum}")
-
-
-def check_bn_mode(bn_mode: Any) -> None:
-    if bn_mode not in BN_MODES:
-        raise ValueError(f"bn_mode={bn_mode!r} is not supported; use one of {BN_MODES}")
 
 
 def like_input(x_adv: torch.Tensor, x: torch.Tensor) -> torch.Tensor:

@@ -44,15 +44,13 @@ from torch.utils.data import Dataset
 
 from robust._training import (
     AdversarialObjective,
-    check_bn_mode,
     check_eps,
-    check_int,
     check_positive,
     like_input,
-    unwrap,
 )
 from robust.pgd import pgd
-from traincore import StepOutput, Updater
+from robust.threat import BN_MODES, check_choice, check_int
+from traincore import StepOutput, Updater, unwrap
 
 _STATE_VERSION = 1
 
@@ -95,10 +93,10 @@ class ATTA(AdversarialObjective):
         if isinstance(eps, torch.Tensor) and eps.dim() == 1:
             raise TypeError("eps of ATTA must be a float or per element (C, 1, 1): its "
                             "perturbations outlive a batch, so per-sample (N,) radii do not apply")
-        check_int(steps, "steps", 1)
-        check_positive(alpha, "alpha", allow_none=True)
-        check_int(num_samples, "num_samples", 1)
-        check_bn_mode(bn_mode)
+        check_int("steps", steps, 1)
+        check_positive("alpha", alpha, allow_none=True)
+        check_int("num_samples", num_samples, 1)
+        check_choice("bn_mode", bn_mode, BN_MODES)
         self.steps = steps
         self.num_samples = num_samples
         self._store_attack_config(eps, alpha, bn_mode, lower, upper, generator)

@@ -33,7 +33,7 @@ from typing import Any
 import torch
 from torch.utils.data import DataLoader, Dataset
 
-from robust._training import unwrap
+from traincore import unwrap
 
 Attack = Callable[[torch.nn.Module, torch.Tensor, torch.Tensor], torch.Tensor]
 # what the evaluations accept: a pair of tensors (X, Y) (a tuple or list, e.g. a TensorDataset's

@@ -41,14 +41,13 @@ import torch
 
 from robust._training import (
     AdversarialObjective,
-    check_bn_mode,
     check_eps,
     check_positive,
     like_input,
-    unwrap,
 )
 from robust.fgsm import fgsm
-from traincore import Objective
+from robust.threat import BN_MODES, check_choice
+from traincore import Objective, unwrap
 
 
 class FastAT(AdversarialObjective):
@@ -79,8 +78,8 @@ class FastAT(AdversarialObjective):
         generator: torch.Generator | None = None,
     ):
         check_eps(eps)
-        check_positive(alpha, "alpha", allow_none=True)
-        check_bn_mode(bn_mode)
+        check_positive("alpha", alpha, allow_none=True)
+        check_choice("bn_mode", bn_mode, BN_MODES)
         self._store_attack_config(eps, alpha, bn_mode, lower, upper, generator)
 
     def attack(self, model: torch.nn.Module, x: torch.Tensor, y: torch.Tensor,

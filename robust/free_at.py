@@ -55,8 +55,8 @@ from typing import Any
 import torch
 import torch.nn.functional as F
 
-from robust._training import AdversarialObjective, check_bounds, check_eps, check_int
-from robust.threat import work_dtype
+from robust._training import AdversarialObjective, check_bounds, check_eps
+from robust.threat import check_int, work_dtype
 from traincore import StepOutput, Updater, split_batch
 
 _STATE_VERSION = 1
@@ -84,7 +84,7 @@ class FreeAT(AdversarialObjective):
                             "(C, 1, 1): its perturbation is carried across batches, so "
                             "per-sample (N,) radii do not apply")
         check_eps(eps)
-        check_int(m, "m", 1)
+        check_int("m", m, 1)
         check_bounds(lower, upper)
         self.eps = eps
         self.m = m
@@ -96,8 +96,8 @@ class FreeAT(AdversarialObjective):
     @staticmethod
     def epochs_for(epochs: int, m: int) -> int:
         """Passes over the data that give ``epochs`` epochs' worth of updates with ``m`` replays."""
-        check_int(epochs, "epochs", 1)
-        check_int(m, "m", 1)
+        check_int("epochs", epochs, 1)
+        check_int("m", m, 1)
         return math.ceil(epochs / m)
 
     def _delta_for(self, x: torch.Tensor) -> torch.Tensor:

@@ -51,8 +51,8 @@ from typing import Any
 
 import torch
 
-from robust._training import check_int, unwrap
-from traincore import Objective, StepOutput, Updater
+from robust.threat import check_int
+from traincore import Objective, StepOutput, Updater, unwrap
 
 logger = logging.getLogger("robust.guard")
 
@@ -163,7 +163,7 @@ class OverfitGuard(Objective):
         if not (callable(getattr(monitor, "update", None)) and hasattr(monitor, "drift_detected")):
             raise TypeError("monitor must have River's detector interface: update(x) and "
                             f"drift_detected; got {type(monitor).__name__}")
-        check_int(steps, "steps", 1)
+        check_int("steps", steps, 1)
         if not (fallback is None or fallback == "auto" or callable(fallback)):
             raise ValueError(f"fallback={fallback!r} must be 'auto', None or a callable")
         if attack is None and not hasattr(objective, "eps") \

@@ -40,15 +40,13 @@ import torch
 
 from robust._training import (
     AdversarialObjective,
-    check_bn_mode,
     check_eps,
     check_positive,
     like_input,
-    unwrap,
 )
 from robust.fgsm import fgsm
-from robust.threat import per_sample, work_dtype
-from traincore import Objective
+from robust.threat import BN_MODES, check_choice, per_sample, work_dtype
+from traincore import Objective, unwrap
 
 
 class NFGSM(AdversarialObjective):
@@ -87,9 +85,9 @@ class NFGSM(AdversarialObjective):
         check_eps(eps)
         if isinstance(noise, bool) or not isinstance(noise, (int, float)) or noise < 0:
             raise ValueError(f"noise={noise!r} must be a number >= 0 (a multiple of eps)")
-        check_positive(alpha, "alpha", allow_none=True)
-        check_positive(clip, "clip", allow_none=True)
-        check_bn_mode(bn_mode)
+        check_positive("alpha", alpha, allow_none=True)
+        check_positive("clip", clip, allow_none=True)
+        check_choice("bn_mode", bn_mode, BN_MODES)
         self.noise = noise
         self.clip = clip
         self._store_attack_config(eps, alpha, bn_mode, lower, upper, generator)

@@ -45,16 +45,14 @@ import torch.nn.functional as F
 
 from robust._training import (
     AdversarialObjective,
-    check_bn_mode,
     check_eps,
-    check_int,
     check_positive,
     like_input,
-    unwrap,
 )
 from robust.early_stop import EarlyStop
 from robust.pgd import pgd
-from traincore import Updater
+from robust.threat import BN_MODES, check_choice, check_int
+from traincore import Updater, unwrap
 
 NORMS = ("linf", "l2")
 
@@ -107,9 +105,9 @@ class PGDAT(AdversarialObjective):
         early_stop: EarlyStop | None = None,
     ):
         check_eps(eps)
-        check_positive(alpha, "alpha", allow_none=True)
-        check_int(steps, "steps", 1)
-        check_int(restarts, "restarts", 1)
+        check_positive("alpha", alpha, allow_none=True)
+        check_int("steps", steps, 1)
+        check_int("restarts", restarts, 1)
         if early_stop is not None and (not isinstance(early_stop, EarlyStop) or restarts != 1):
             raise ValueError(f"early_stop={early_stop!r} must be a robust.EarlyStop, with "
                              f"restarts=1 (got restarts={restarts!r})")
@@ -118,7 +116,7 @@ class PGDAT(AdversarialObjective):
         if isinstance(clean_weight, bool) or not isinstance(clean_weight, (int, float)) \
                 or not 0.0 <= clean_weight <= 1.0:
             raise ValueError(f"clean_weight={clean_weight!r} must be a number in [0, 1]")
-        check_bn_mode(bn_mode)
+        check_choice("bn_mode", bn_mode, BN_MODES)
         self.steps = steps
         self.norm = norm
         self.random_start = random_start

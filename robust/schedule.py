@@ -32,7 +32,7 @@ from typing import Any
 
 import torch
 
-from robust._training import check_int
+from robust.threat import check_int
 from traincore import Objective, StepOutput, Updater
 
 _STATE_VERSION = 1
@@ -58,9 +58,9 @@ class EpsWarmup(Objective):
                 "objective must be an adversarial objective with an eps_scale attribute "
                 f"(PGDAT, FastAT, NFGSM, FreeAT, TRADES), got {type(objective).__name__}"
             )
-        check_int(epochs, "epochs", 1)
+        check_int("epochs", epochs, 1)
         if steps_per_epoch is not None:
-            check_int(steps_per_epoch, "steps_per_epoch", 1)
+            check_int("steps_per_epoch", steps_per_epoch, 1)
         self.objective = objective
         self.epochs = epochs
         self.steps_per_epoch = steps_per_epoch

@@ -40,16 +40,14 @@ import torch.nn.functional as F
 
 from robust._training import (
     AdversarialObjective,
-    check_bn_mode,
     check_eps,
-    check_int,
     check_positive,
     like_input,
-    unwrap,
 )
 from robust.early_stop import EarlyStop
+from robust.threat import BN_MODES, check_choice, check_int
 from robust.trades_attack import trades_attack
-from traincore import Updater
+from traincore import Updater, unwrap
 
 
 class TRADES(AdversarialObjective):
@@ -95,9 +93,9 @@ class TRADES(AdversarialObjective):
         if isinstance(beta, bool) or not isinstance(beta, (int, float)) \
                 or not math.isfinite(beta) or beta < 0:
             raise ValueError(f"beta={beta!r} must be a finite number >= 0")
-        check_positive(alpha, "alpha", allow_none=True)
-        check_int(steps, "steps", 1)
-        check_bn_mode(bn_mode)
+        check_positive("alpha", alpha, allow_none=True)
+        check_int("steps", steps, 1)
+        check_choice("bn_mode", bn_mode, BN_MODES)
         self.beta = beta
         self.steps = steps
         self.early_stop = early_stop

@@ -32,3 +32,10 @@ def test_public_names_are_exported(package):
     for name in module.__all__:
         assert getattr(module, name) is not None, f"{package}.{name}"
     assert list(module.__all__) == sorted(module.__all__, key=str)
+
+
+@pytest.mark.parametrize("package", ["traincore", "robust", "adaptive"])
+def test_version_is_the_installed_distributions(package):
+    from importlib import metadata
+
+    assert __import__(package).__version__ == metadata.version("robust-adaptive")

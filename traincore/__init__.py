@@ -1,12 +1,13 @@
 """traincore: the shared training core of robust-adaptive (precision, update step, fit, checkpoints,
 seeding, distributed helpers)."""
 
-from traincore.objective import Objective, StepOutput, Supervised, split_batch
-from traincore.precision import PRECISIONS, Precision, PrecisionNotSupportedError
-from traincore.updater import Updater
+from importlib import metadata as _metadata
 
-# --- traincore helper: add fit/checkpoint/distributed/seed exports below this line ---
-# isort: split
+try:
+    __version__ = _metadata.version("robust-adaptive")
+except _metadata.PackageNotFoundError:  # the source tree on sys.path (e.g. benchmarks/gpu.sh), not installed
+    __version__ = "0+unknown"
+
 from traincore.checkpoint import (
     CheckpointError,
     load_checkpoint,
@@ -33,7 +34,10 @@ from traincore.distributed import (
 from traincore.evaluate import evaluate, evaluate_accuracy
 from traincore.fit import History, fit
 from traincore.metrics import MetricAccumulator
+from traincore.objective import Objective, StepOutput, Supervised, split_batch
+from traincore.precision import PRECISIONS, Precision, PrecisionNotSupportedError
 from traincore.seed import seed_everything
+from traincore.updater import Updater
 
 __all__ = [
     "CheckpointError",

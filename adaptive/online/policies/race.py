@@ -56,6 +56,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import torch
 
+from adaptive._checks import check_int
 from adaptive.online.policy import Policy
 
 if TYPE_CHECKING:
@@ -73,11 +74,6 @@ def beats(sums: np.ndarray, n: int, look: int, delta: float, margin: float) -> b
     var = max(sums[1] / n - mean * mean, 0.0) * n / (n - 1)
     z = statistics.NormalDist().inv_cdf(1 - delta / (look * (look + 1)))
     return mean - z * math.sqrt(var / n) > margin * mean_cur
-
-
-def _check_int(name: str, v: Any, low: int) -> None:
-    if isinstance(v, bool) or not isinstance(v, int) or v < low:
-        raise ValueError(f"{name}={v!r} must be an integer >= {low}")
 
 
 class Race(Policy):
@@ -117,11 +113,11 @@ class Race(Policy):
         super().__init__(on=on, sources=sources)
         if init not in INITS:
             raise ValueError(f"init={init!r} must be one of {INITS}")
-        _check_int("replay", replay, 0)
-        _check_int("replay_epochs", replay_epochs, 1)
-        _check_int("min_samples", min_samples, 2)
-        _check_int("check_every", check_every, 1)
-        _check_int("max_samples", max_samples, min_samples)
+        check_int("replay", replay, 0)
+        check_int("replay_epochs", replay_epochs, 1)
+        check_int("min_samples", min_samples, 2)
+        check_int("check_every", check_every, 1)
+        check_int("max_samples", max_samples, min_samples)
         if not (isinstance(margin, (int, float)) and 0 <= margin < 1):
             raise ValueError(f"margin={margin!r} must be a number in [0, 1)")
         if not (isinstance(lr_factor, (int, float)) and lr_factor > 0):
