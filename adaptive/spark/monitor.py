@@ -15,6 +15,13 @@ monitor processes everything in arrival order): it is never dropped. No watermar
 stateful operator on purpose: Spark drops rows behind a watermark silently (they only show in
 ``numRowsDroppedByWatermark``), which would lose readings.
 
+Why ``applyInPandasWithState`` and not Spark 4's ``transformWithStateInPandas``: the state is
+one value per bucket (the monitor's state), replaced whole each micro-batch, which is what the
+older API does without more machinery; it runs on the default state store (the newer operator
+requires the RocksDB provider), on Spark 3.4 as well as 4.x; and the newer API's extra
+features (several state variables, timers, TTL) have no use here: a sensor's state never
+expires, since a silent sensor must not lose its calibration.
+
 Exactly-once: the operator is deterministic given its state and input, so Spark's replay of an
 interrupted micro-batch (same offsets from its log, same state version) reproduces the same
 alerts, and the file sink commits each batch once.
