@@ -14,7 +14,7 @@ from importlib import metadata as _metadata
 
 try:
     __version__ = _metadata.version("robust-adaptive")
-except _metadata.PackageNotFoundError:  # the source tree on sys.path (e.g. benchmarks/gpu.sh), not installed
+except _metadata.PackageNotFoundError:  # a source tree on sys.path, not installed
     __version__ = "0+unknown"
 
 from adaptive._lazy import lazy_getattr
