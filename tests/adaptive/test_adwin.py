@@ -1,5 +1,9 @@
-"""ADWIN: exact parity with River 0.26 (update, update_many, every stream of a fleet), the plain
-Python reference (NUMBA_DISABLE_JIT=1), state round trips, bounded memory and bad input."""
+"""ADWIN's own oracle and invariants: exact parity with River 0.26 (update, update_many, every
+stream of a fleet with per-stream parameters, the ``pairs`` output, extreme magnitudes), the
+event interface, the bucket window's invariants, the division-free no-cut certificate, and the
+single-value fast path on replaced rows. Round trips, bad input, memory and the plain-Python
+reference are in the shared suites (test_detector_contract, test_memory, test_reference_nojit),
+which take ADWIN from the registry."""
 
 from __future__ import annotations
 

@@ -1,6 +1,7 @@
-"""KSWIN: exact parity with River 0.26 for a given seed (sampler, KS statistic and p-value,
-alarms, window), the plain Python reference (NUMBA_DISABLE_JIT=1), round trips, memory and bad
-input."""
+"""KSWIN's own oracle: exact parity with River 0.26 for a given seed (CPython's sampler, KS
+statistic and p-value against scipy, alarms, the live window). Round trips, bad input, memory
+and the plain-Python reference are in the shared suites (test_detector_contract, test_memory,
+test_reference_nojit), which take KSWIN from the registry."""
 
 from __future__ import annotations
 
