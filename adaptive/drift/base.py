@@ -422,11 +422,3 @@ class Detector(river_base.Base):
         self._row = row
         self.n_skipped = int(n_skipped)
 
-
-# The River base each kind of detector stands in for: (binary, has a warning zone) -> class.
-RIVER_BASES = {
-    (False, False): river_base.DriftDetector,
-    (False, True): river_base.DriftAndWarningDetector,
-    (True, False): river_base.BinaryDriftDetector,
-    (True, True): river_base.BinaryDriftAndWarningDetector,
-}

@@ -114,7 +114,6 @@ class DeadLetters(JSONLSink):
 
     def __init__(self, path: str | None):
         self.by_reason: Counter = Counter()
-        self._path = path
         if path is not None:
             super().__init__(path)
         else:

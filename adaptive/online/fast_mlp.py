@@ -19,8 +19,6 @@ from typing import Any
 import torch
 import torch.nn.functional as F
 
-ACTIVATIONS = (torch.nn.ReLU, torch.nn.Tanh, torch.nn.Identity)
-
 
 def mlp_layers(model: torch.nn.Module) -> list[tuple[torch.nn.Linear, type | None]] | None:
     """``[(linear, activation type or None), ...]`` if ``model`` is a Sequential of Linear

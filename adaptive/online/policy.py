@@ -27,7 +27,6 @@ import torch
 if TYPE_CHECKING:
     from adaptive.online.learner import OnlineLearner
 
-EVENT_KINDS = ("warning", "drift")
 EVENT_SOURCES = ("loss", "features")
 _ON = {"drift": ("drift",), "warning": ("warning",), "both": ("warning", "drift")}
 

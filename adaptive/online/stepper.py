@@ -45,7 +45,7 @@ class Stepper:
             model, optimizer, learner.loss, self.updater, self._plain())
         if fast and why is not None:
             raise ValueError(f"fast=True but the fast path cannot serve this learner: {why}")
-        self.why_generic, self.loss = why, learner.loss
+        self.loss = learner.loss
         self.fast = FastMLP(model, optimizer, self.loss) if why is None else None
 
     def __getstate__(self) -> dict[str, Any]:
