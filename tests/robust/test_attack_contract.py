@@ -42,7 +42,6 @@ ATTACKS = {
     "adapter": (lambda e, s, b, g: TorchattacksAdapter(
         torchattacks.PGD, eps=e, alpha=e / 4, steps=s, bn_mode=b), "linf", False),
 }
-OURS = [k for k in ATTACKS if k != "adapter"]
 
 
 def make_model(shape: tuple[int, ...]) -> torch.nn.Module:
