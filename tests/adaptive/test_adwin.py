@@ -18,31 +18,9 @@ from hypothesis import strategies as st
 from adaptive import ADWIN, Fleet
 from adaptive.drift.adwin import COUNTS as _H
 from adaptive.drift.adwin import MAX_LEVELS
+from tests.adaptive._streams import KINDS, make_stream
 
 river_drift = pytest.importorskip("river.drift")
-
-KINDS = ("gaussian", "bernoulli", "change_points", "repeated", "scaled")
-
-
-def make_stream(kind: str, seed: int, n: int) -> np.ndarray:
-    """Seeded test streams: (n,) float64."""
-    rng = np.random.default_rng(seed)
-    t = np.arange(n)
-    if kind == "gaussian":
-        return rng.normal(rng.uniform(-5, 5), rng.uniform(0.1, 10), n)
-    if kind == "bernoulli":
-        p = np.where((t // rng.integers(100, 800)) % 2 == 1, 0.8, 0.2)
-        return (rng.random(n) < p).astype(np.float64)
-    if kind == "change_points":
-        means = rng.normal(0.0, 3.0, 8)
-        return rng.normal(means[(t // rng.integers(150, 600)) % 8], 1.0)
-    if kind == "scaled":  # extreme magnitudes: rounding must still follow River's order
-        # up to (below) max_abs_input = 1e100: larger values are refused, not passed on
-        scale, offset = 10.0 ** rng.integers(-300, 100, size=2)
-        return offset * rng.choice([-1, 1]) + scale * rng.normal((t // 700) % 2 * 3.0, 1.0)
-    # long runs of repeated values (ties, zero variance inside buckets)
-    return np.repeat(rng.integers(-3, 4, n // 20 + 1), 20)[:n].astype(np.float64)
-
 
 params_st = st.fixed_dictionaries({
     "delta": st.sampled_from([0.002, 0.01, 0.2, 0.9]),

@@ -17,26 +17,17 @@ from adaptive import KSWIN, Fleet
 from adaptive.drift import mt19937
 from adaptive.drift.kswin import ks_pvalue_equal, ks_statistic_count
 from adaptive.drift.mt19937 import sample_uses_pool as _sample_uses_pool
+from tests.adaptive._streams import KINDS as _KINDS
+from tests.adaptive._streams import make_stream as _make_stream
 
 river_drift = pytest.importorskip("river.drift")
 scipy_stats = pytest.importorskip("scipy.stats")
 
-KINDS = ("gaussian", "bernoulli", "change_points", "repeated")
+KINDS = _KINDS[:4]  # not "scaled": KSWIN compares ranks, magnitudes do not matter
 
 
 def make_stream(kind: str, seed: int, n: int) -> np.ndarray:
-    """Seeded test streams: (n,) float64."""
-    rng = np.random.default_rng(seed)
-    t = np.arange(n)
-    if kind == "gaussian":
-        return rng.normal(rng.uniform(-5, 5), rng.uniform(0.1, 10), n)
-    if kind == "bernoulli":
-        p = np.where((t // rng.integers(100, 400)) % 2 == 1, 0.8, 0.2)
-        return (rng.random(n) < p).astype(np.float64)
-    if kind == "change_points":
-        means = rng.normal(0.0, 2.0, 8)
-        return rng.normal(means[(t // rng.integers(100, 300)) % 8], 1.0)
-    return np.repeat(rng.integers(-3, 4, n // 10 + 1), 10)[:n].astype(np.float64)
+    return _make_stream(kind, seed, n, period=(100, 300))  # changes inside 400 values
 
 
 def river_trace(params: dict, values: np.ndarray) -> list[tuple]:
