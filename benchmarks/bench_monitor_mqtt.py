@@ -151,13 +151,9 @@ def _ours(host, port, d, kind, tag) -> dict:
 
 def consume(url: str, client_id: str, n: int, workdir: str) -> None:
     """The child: the monitor on an MQTT source until n readings are processed."""
-    try:
-        from adaptive.monitor.alerts import JSONLSink
-        from adaptive.monitor.sources import MQTTSource
-    except ImportError:  # the flat layout before issue 10
-        from adaptive.alerts import JSONLSink
-        from adaptive.sources import MQTTSource
     from adaptive import PageHinkley, SensorMonitor
+    from adaptive.monitor.alerts import JSONLSink
+    from adaptive.monitor.sources import MQTTSource
 
     os.makedirs(workdir, exist_ok=True)
     # the detector's compiled kernels loaded before "ready" (the source loads its own)

@@ -226,13 +226,11 @@ def csv_files(draw):
     return text.encode("utf-8"), records[1:]
 
 
-# -- the source under test (its module moves with the package layout) ------------------------
+# -- the source under test -----------------------------------------------------------------------
 
 def _csv_source(path: str, **kw):
-    try:
-        from adaptive.monitor.sources import CSVSource
-    except ImportError:  # the flat layout before issue 10
-        from adaptive.sources import CSVSource
+    from adaptive.monitor.sources import CSVSource
+
     return CSVSource(path, **kw)
 
 
