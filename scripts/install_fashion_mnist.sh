@@ -23,18 +23,6 @@ if ! command -v apt-get >/dev/null 2>&1; then
          "(github.com/zalandoresearch/fashion-mnist) in a folder and set ROBUST_FASHION_MNIST_DIR" >&2
     exit 1
 fi
-SUDO=""
-if [ "$(id -u)" -ne 0 ]; then
-    if command -v sudo >/dev/null 2>&1; then
-        SUDO="sudo"
-    else
-        echo "fashion-mnist: not root and no sudo; run: apt-get install -y dataset-fashion-mnist" \
-             "(as root)" >&2
-        exit 1
-    fi
-fi
-export DEBIAN_FRONTEND=noninteractive
-$SUDO apt-get update -qq
-$SUDO apt-get install -y -qq --no-install-recommends dataset-fashion-mnist
+bash "$(dirname "$0")/apt_install.sh" dataset-fashion-mnist
 have "$DIR" || { echo "fashion-mnist: dataset-fashion-mnist installed but $DIR lacks the files" >&2; exit 1; }
 echo "fashion-mnist: installed ($DIR)"
