@@ -268,14 +268,15 @@ def verdicts(t: dict) -> list[str]:
             ok = diff >= -5 and ratio <= 0.3 and col == 0
             out.append(f"{name}: AA {diff:+.1f} points vs PGD-AT at {ratio:.2f}x, {col} collapsed "
                        f"run(s) -> {'met' if ok else 'missed'} (>= -5 points, <= 0.3x, 0)")
-    for name, e in t.items():
-        if name in ("pgd_at", "pgd_at_torchattacks", "clean") or e["aa_minus_pgd_at"][0] is None:
-            continue
-        diff, ratio = 100 * e["aa_minus_pgd_at"][0], e["time_vs_pgd_at"][0]
+    tried = [n for n, e in t.items() if n not in ("pgd_at", "pgd_at_torchattacks", "clean")
+             and e["aa_minus_pgd_at"][0] is not None]
+    for name in tried:
+        diff, ratio = 100 * t[name]["aa_minus_pgd_at"][0], t[name]["time_vs_pgd_at"][0]
         if diff >= -1 and ratio <= 0.5:
             out.append(f"moonshot met by {name}: AA {diff:+.1f} points at {ratio:.2f}x")
     if not any(v.startswith("moonshot") for v in out):
-        out.append("moonshot (AA within 1 point of PGD-AT at <= 0.5x): missed by every method")
+        out.append("moonshot (AA within 1 point of PGD-AT at <= 0.5x): missed by every method "
+                   f"of this table ({', '.join(tried) or 'none'})")
     return out
 
 
