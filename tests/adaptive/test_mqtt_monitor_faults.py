@@ -123,11 +123,13 @@ def test_lost_connection_reconnects_and_drops_the_redeliveries(mosquitto):
         it = src.batches()
         for _ in range(3):
             mon.process(next(it))
+        before = mon.summary()["readings"]  # up to 3 x 150: batches close early under load
         src._conn._sock.shutdown(socket.SHUT_RDWR)  # the network goes away
         for batch in it:
             mon.process(batch)
     finally:
         src.close()
     assert src._conn.reconnects == 1
-    assert mon.summary()["duplicates"] >= 450  # the three batches came back once
+    assert before > 0
+    assert mon.summary()["duplicates"] >= before  # the three batches came back once
     assert mon.summary()["readings"] == len(msgs)
