@@ -14,7 +14,7 @@ from typing import Any
 
 import numpy as np
 
-from adaptive.drift import Alarms, Detector, Fleet
+from adaptive.drift import Detector, Fleet
 
 _CALIBRATE_KEYS = {"n_streams", "max_steps", "param", "tol", "level"}
 
@@ -78,9 +78,7 @@ class AlertBuilder:
         """A wide block (T, S) whose columns are the fleet's streams 0..S-1 in order: one dense
         kernel call. Returns the alerts and the alarms (for the counts)."""
         snap = fleet.rows()  # (S, F)
-        masks = fleet.update(vals)  # (T, S) each; pairs only when something alarmed
-        codes = Alarms(*(np.argwhere(m) if m.any() else np.zeros((0, 2), np.int64)
-                         for m in (masks.drift, masks.warning)))
+        codes = fleet.update(vals, output="pairs")  # (N, 2) (t, s) pairs each
         if not (codes.drift.size or codes.warning.size):
             return [], codes
         kinds = {(int(t), int(c)): "drift" for t, c in codes.drift}

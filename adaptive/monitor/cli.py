@@ -16,6 +16,7 @@ import inspect
 import json
 import math
 import sys
+import types
 import typing
 from typing import Any
 
@@ -93,7 +94,7 @@ def _param_types(cls: type) -> dict[str, tuple[list[type], bool]]:
     return out  # type: ignore[return-value]
 
 
-_UNIONS = {typing.Union, getattr(__import__("types"), "UnionType", typing.Union)}
+_UNIONS = {typing.Union, types.UnionType}
 
 
 def _read_value(item: str, key: str, text: str, kind: tuple[list[type], bool]) -> Any:

@@ -338,15 +338,12 @@ def plain_block(data: bytes) -> bool:
     the compiled scanners read it."""
     if b'"' in data:
         return False
-    if b"\r" not in data:
-        return True
-    n_cr = data.count(b"\r")
-    return n_cr == 0 or n_cr == data.count(b"\r\n")
+    return b"\r" not in data or data.count(b"\r") == data.count(b"\r\n")
 
 
-def record_texts(data: bytes, ends: np.ndarray, start: int = 0) -> list[str]:
+def record_texts(data: bytes, ends: np.ndarray) -> list[str]:
     """The records of ``data`` (cut at ``ends``) as text, without their line breaks."""
-    out = []
+    out, start = [], 0
     for end in ends.tolist():
         rec = data[start:end]
         if rec.endswith(b"\n"):

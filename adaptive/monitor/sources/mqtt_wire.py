@@ -65,8 +65,7 @@ def start_client(client: Any, host: str, port: int) -> None:
     client.loop_start()
 
 
-
-PUBLISH, PUBACK, CONNACK, SUBACK, PINGRESP = 3, 4, 2, 9, 13
+PUBLISH, CONNACK, SUBACK = 3, 2, 9  # packet types the client reads
 
 
 def _string(s: str) -> bytes:
@@ -84,14 +83,15 @@ def _packet(first: int, body: bytes) -> bytes:
             return bytes([first]) + bytes(length) + body
 
 
-def connect_packet(client_id: str, keepalive: int, clean: bool = False) -> bytes:
-    flags = 0x02 if clean else 0x00
-    return _packet(0x10, _string("MQTT") + bytes([4, flags]) + struct.pack("!H", keepalive)
+def connect_packet(client_id: str, keepalive: int) -> bytes:
+    """CONNECT, MQTT 3.1.1, clean session off (a persistent session)."""
+    return _packet(0x10, _string("MQTT") + bytes([4, 0x00]) + struct.pack("!H", keepalive)
                    + _string(client_id))
 
 
-def subscribe_packet(pid: int, topic: str, qos: int = 1) -> bytes:
-    return _packet(0x82, struct.pack("!H", pid) + _string(topic) + bytes([qos]))
+def subscribe_packet(pid: int, topic: str) -> bytes:
+    """SUBSCRIBE to ``topic`` at QoS 1."""
+    return _packet(0x82, struct.pack("!H", pid) + _string(topic) + bytes([1]))
 
 
 def puback_packets(mids: np.ndarray) -> bytes:
