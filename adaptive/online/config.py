@@ -58,7 +58,8 @@ def check_config(
         raise ValueError(f"delay={delay} must be <= max_pending={max_pending}")
     check_choice("nan_policy", nan_policy, ("raise", "skip"))
     check_bool("standardize", standardize)
-    check_choice("fast", fast, (None, False, True))
+    if fast is not None:
+        check_bool("fast", fast)
     if classes is not None:
         classes = list(classes)
         if len(classes) < 2 or len(set(classes)) != len(classes):

@@ -25,16 +25,11 @@ def mlp_layers(model: torch.nn.Module) -> list[tuple[torch.nn.Linear, type | Non
     layers and supported activations (ending with a Linear), else None."""
     if not isinstance(model, torch.nn.Sequential):
         return None
-    mods = [m for m in model if not isinstance(m, torch.nn.Identity)]
-    if any(isinstance(m, torch.nn.Sequential) for m in mods):
-        return None
     out: list[list] = []
-    for m in mods:
+    for m in (m for m in model if not isinstance(m, torch.nn.Identity)):
         if type(m) is torch.nn.Linear:
             out.append([m, None])
         elif type(m) in (torch.nn.ReLU, torch.nn.Tanh) and out and out[-1][1] is None:
-            if getattr(m, "inplace", False) and type(m) is not torch.nn.ReLU:
-                return None
             out[-1][1] = type(m)
         else:
             return None
@@ -143,8 +138,11 @@ class FlatParams:
             for p, m, v in zip(self.params, torch.split(self.exp_avg, self.sizes),
                                torch.split(self.exp_avg_sq, self.sizes)):
                 old = st.get(p, {})
-                m.copy_(old["exp_avg"].reshape(-1) if "exp_avg" in old else 0 * m)
-                v.copy_(old["exp_avg_sq"].reshape(-1) if "exp_avg_sq" in old else 0 * v)
+                for buf, key in ((m, "exp_avg"), (v, "exp_avg_sq")):
+                    if key in old:
+                        buf.copy_(old[key].reshape(-1))
+                    else:  # zero_, not 0 * buf: a non-finite old moment must not survive
+                        buf.zero_()
                 s = {"step": torch.tensor(float(self.step)), "exp_avg": m.view_as(p),
                      "exp_avg_sq": v.view_as(p)}
                 st[p] = s

@@ -75,7 +75,10 @@ class RunningStandardizer:
             self.mean += delta * (b / n)
             self.m2 += bm2 + delta ** 2 * (self.n * b / n)
             self.n = n
-        std = np.sqrt(self.m2 / self.n)
+        self._set_inv_std()
+
+    def _set_inv_std(self) -> None:
+        std = np.sqrt(self.m2 / max(self.n, 1))  # type: ignore[operator]
         self.inv_std = np.divide(1.0, std, out=np.zeros_like(std), where=std > 0)
 
     def update(self, x: torch.Tensor) -> None:
@@ -93,5 +96,4 @@ class RunningStandardizer:
         self.m2 = None if state["m2"] is None else state["m2"].double().numpy().copy()
         self.inv_std = None
         if self.mean is not None:
-            std = np.sqrt(self.m2 / max(self.n, 1))  # type: ignore[operator]
-            self.inv_std = np.divide(1.0, std, out=np.zeros_like(std), where=std > 0)
+            self._set_inv_std()
