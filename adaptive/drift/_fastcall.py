@@ -32,7 +32,7 @@ import types
 
 import numpy as np
 
-from adaptive.drift._drivers import _f64_ptr, cache_tag, numba
+from adaptive.drift._drivers import _f64_ptr, cache_tag, limit, numba
 
 METH_FASTCALL = 0x0080
 # handle words (int64): row address, row length, param row address, param length,
@@ -212,7 +212,7 @@ def make(step, row: np.ndarray, prow: np.ndarray, max_abs: float, binary: bool, 
     handle = np.zeros(_N_HANDLE, dtype=np.int64)
     handle[[_ROW, _NROW, _PAR, _NPAR]] = (row.ctypes.data, row.size, prow.ctypes.data,
                                           prow.size)
-    handle[_MAX_ABS:_MAX_ABS + 1].view(np.float64)[0] = min(max_abs, sys.float_info.max)
+    handle[_MAX_ABS:_MAX_ABS + 1].view(np.float64)[0] = limit(max_abs)
     handle[_BINARY] = 1 if binary else 0
     handle[[_FALLBACK, _FLOAT, _NONE, _DICT, _KEY_DRIFT, _KEY_WARNING, _TRUE, _FALSE]] = (
         id(fallback), id(float), id(None), id(attrs), id(FLAG_KEYS[0]), id(FLAG_KEYS[1]),

@@ -15,7 +15,6 @@ import math
 import numpy as np
 
 from adaptive.drift._drivers import kernel
-from adaptive.drift.base import none_if_nan
 
 MAD_TO_SIGMA = 1.4826  # 1 / Phi^-1(3/4): the MAD of a normal sample estimates 0.6745 sigma
 
@@ -121,23 +120,3 @@ def seed_refinement(st, mu_slot, sigma_slot, acc, n):
     st[acc] = n
     st[acc + 1] = st[mu_slot]
     st[acc + 2] = st[sigma_slot] ** 2 * (n - 1.0) * TRIM_CONSISTENCY
-
-
-class Standardising:
-    """Mixin of the detectors that standardise: the unit in use, read from the state row.
-
-    A subclass names its slots in ``_mu_slot`` and ``_sigma_slot``.
-    """
-
-    _mu_slot = _sigma_slot = -1
-    _row: np.ndarray  # the detector's state row (set by Detector._reset)
-
-    @property
-    def mu0_(self) -> float | None:
-        """The location used to standardise (None while it is being estimated)."""
-        return none_if_nan(self._row[self._mu_slot])
-
-    @property
-    def sigma_(self) -> float | None:
-        """The scale used to standardise (None while it is being estimated)."""
-        return none_if_nan(self._row[self._sigma_slot])

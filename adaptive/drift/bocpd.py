@@ -53,7 +53,7 @@ from river import base as river_base
 
 from adaptive._checks import check_int, check_number
 from adaptive.drift._drivers import kernel
-from adaptive.drift._robust import Standardising, buffer_warm_up, robust_location_scale
+from adaptive.drift._robust import buffer_warm_up, robust_location_scale
 from adaptive.drift.base import (
     DRIFT,
     DRIFT_FLAG,
@@ -61,7 +61,6 @@ from adaptive.drift.base import (
     Detector,
     Slot,
     Threshold,
-    nan_if_none,
     none_if_nan,
 )
 
@@ -279,7 +278,7 @@ def reference_alarms(values: np.ndarray, **params) -> tuple[list[int], list[int]
     return alarms, lags
 
 
-class BOCPD(Standardising, Detector, river_base.DriftDetector):
+class BOCPD(Detector, river_base.DriftDetector):
     """Bayesian online change point detection: Gaussian segments, constant hazard.
 
     Parameters
@@ -330,7 +329,6 @@ class BOCPD(Standardising, Detector, river_base.DriftDetector):
     _fleet_params = ("lambda_", "threshold", "mu0", "sigma")
     _threshold = Threshold("threshold", 1, 2.0)
     _statistic = "statistic"
-    _mu_slot, _sigma_slot = MU_HAT, SIGMA_HAT
 
     @classmethod
     def _unit_test_params(cls):
@@ -380,11 +378,13 @@ class BOCPD(Standardising, Detector, river_base.DriftDetector):
         return BUF + self.warm_start + 3 * (self.max_run + 1)
 
     def _param_row(self) -> np.ndarray:
-        head = [self.lambda_, self.threshold, self.window, self.max_run, self.warm_start,
-                nan_if_none(self.mu0), nan_if_none(self.sigma), self.kappa0, self.alpha0,
-                self.beta0]
-        return np.concatenate([np.array(head, dtype=np.float64),
+        return np.concatenate([super()._param_row(),
                                student_t_log_normalisers(self.alpha0, self.max_run)])
+
+    mu0_ = Slot(MU_HAT, none_if_nan, "The location used to standardise (None while it is being "
+                                     "estimated).")
+    sigma_ = Slot(SIGMA_HAT, none_if_nan, "The scale used to standardise (None while it is being "
+                                          "estimated).")
 
     statistic = Slot(ODDS, float, "Posterior odds of a change within the last ``window`` values (0 "
                                   "before any).")

@@ -37,8 +37,8 @@ from river import base as river_base
 
 from adaptive._checks import check_int, check_number
 from adaptive.drift._drivers import kernel
-from adaptive.drift._robust import Standardising, buffer_warm_up, refine_unit, seed_refinement
-from adaptive.drift.base import DRIFT, DRIFT_FLAG, NONE, Detector, Threshold, nan_if_none
+from adaptive.drift._robust import buffer_warm_up, refine_unit, seed_refinement
+from adaptive.drift.base import DRIFT, DRIFT_FLAG, NONE, Detector, Slot, Threshold, none_if_nan
 
 KINDS = ("mean up", "mean down", "spread up", "spread down")  # change_kind, by code 1..4
 # state slots (0, 1: the flags)
@@ -127,7 +127,7 @@ def _step(st, x, p):
     return NONE
 
 
-class MeanScaleCUSUM(Standardising, Detector, river_base.DriftDetector):
+class MeanScaleCUSUM(Detector, river_base.DriftDetector):
     """CUSUM charts for a shift of the mean and a change of spread, one threshold for both.
 
     Parameters
@@ -183,7 +183,6 @@ class MeanScaleCUSUM(Standardising, Detector, river_base.DriftDetector):
     _fleet_params: tuple[str, ...] = ("h", "shift", "ratio", "mu0", "sigma")
     _threshold = Threshold("h", 1, 1.25)
     _statistic = "statistic"
-    _mu_slot, _sigma_slot = MU_HAT, SIGMA_HAT
 
     @classmethod
     def _unit_test_params(cls):
@@ -220,8 +219,12 @@ class MeanScaleCUSUM(Standardising, Detector, river_base.DriftDetector):
         return BUF + self.warm_start
 
     def _param_row(self) -> np.ndarray:
-        head = [nan_if_none(getattr(self, n)) for n in self._param_names]
-        return np.array([*head, *spread_llr(self.ratio)], dtype=np.float64)
+        return np.concatenate([super()._param_row(), spread_llr(self.ratio)])
+
+    mu0_ = Slot(MU_HAT, none_if_nan, "The location used to standardise (None while it is being "
+                                     "estimated).")
+    sigma_ = Slot(SIGMA_HAT, none_if_nan, "The scale used to standardise (None while it is being "
+                                          "estimated).")
 
     @property
     def statistic(self) -> float:
