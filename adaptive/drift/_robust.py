@@ -39,6 +39,8 @@ def robust_scale(buf, med):
     s = MAD_TO_SIGMA * np.median(np.abs(buf - med))
     if not s > 0.0:
         s = np.std(buf) * math.sqrt(n / (n - 1.0))
+        if not s > 0.0:  # distinct values whose spread underflows (subnormal differences)
+            return 1.0
     ss, k = 0.0, 0
     for i in range(n):
         d = buf[i] - med
@@ -56,6 +58,8 @@ def robust_location_scale(values: np.ndarray) -> tuple[float, float]:
     s = MAD_TO_SIGMA * float(np.median(np.abs(values - med)))
     if not s > 0.0:
         s = float(np.std(values, ddof=1))
+        if not s > 0.0:
+            return med, 1.0
     d = values[np.abs(values - med) <= TRIM * s] - med
     ss = float(np.sum(d * d))
     return med, (math.sqrt(ss / (d.size - 1) / TRIM_CONSISTENCY) if d.size > 1 and ss > 0 else s)
