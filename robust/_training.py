@@ -15,6 +15,7 @@ from typing import Any
 import torch
 import torch.nn.functional as F
 
+from robust.threat import BN_MODES, check_choice
 from traincore import Objective, StepOutput, Updater, split_batch
 
 
@@ -83,7 +84,8 @@ class AdversarialObjective(Objective):
                              lower: float | torch.Tensor, upper: float | torch.Tensor,
                              generator: torch.Generator | None) -> None:
         """Store the arguments every attacking method shares (eps/alpha validated by the
-        caller; the bounds here)."""
+        caller; bn_mode and the bounds here)."""
+        check_choice("bn_mode", bn_mode, BN_MODES)
         check_bounds(lower, upper)
         self.eps = eps
         self.alpha = alpha

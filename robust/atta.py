@@ -49,7 +49,7 @@ from robust._training import (
     like_input,
 )
 from robust.pgd import pgd
-from robust.threat import BN_MODES, check_choice, check_int
+from robust.threat import check_int
 from traincore import StepOutput, Updater, unwrap
 
 _STATE_VERSION = 1
@@ -96,7 +96,6 @@ class ATTA(AdversarialObjective):
         check_int("steps", steps, 1)
         check_positive("alpha", alpha, allow_none=True)
         check_int("num_samples", num_samples, 1)
-        check_choice("bn_mode", bn_mode, BN_MODES)
         self.steps = steps
         self.num_samples = num_samples
         self._store_attack_config(eps, alpha, bn_mode, lower, upper, generator)
@@ -117,8 +116,7 @@ class ATTA(AdversarialObjective):
                              "robust.IndexedDataset")
         x, y, index = batch
         index = torch.as_tensor(index, device=x.device).long()
-        if index.shape != (x.shape[0],) or bool((index < 0).any()) \
-                or bool((index >= self.num_samples).any()):
+        if index.shape != (x.shape[0],) or bool(((index < 0) | (index >= self.num_samples)).any()):
             raise ValueError(f"index must hold one position in [0, {self.num_samples}) per "
                              f"sample, got shape {tuple(index.shape)}")
         self._buffers_for(x)

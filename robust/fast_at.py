@@ -46,7 +46,6 @@ from robust._training import (
     like_input,
 )
 from robust.fgsm import fgsm
-from robust.threat import BN_MODES, check_choice
 from traincore import Objective, unwrap
 
 
@@ -79,7 +78,6 @@ class FastAT(AdversarialObjective):
     ):
         check_eps(eps)
         check_positive("alpha", alpha, allow_none=True)
-        check_choice("bn_mode", bn_mode, BN_MODES)
         self._store_attack_config(eps, alpha, bn_mode, lower, upper, generator)
 
     def attack(self, model: torch.nn.Module, x: torch.Tensor, y: torch.Tensor,

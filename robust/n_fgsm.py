@@ -45,7 +45,7 @@ from robust._training import (
     like_input,
 )
 from robust.fgsm import fgsm
-from robust.threat import BN_MODES, check_choice, per_sample, work_dtype
+from robust.threat import per_sample, work_dtype
 from traincore import Objective, unwrap
 
 
@@ -87,7 +87,6 @@ class NFGSM(AdversarialObjective):
             raise ValueError(f"noise={noise!r} must be a number >= 0 (a multiple of eps)")
         check_positive("alpha", alpha, allow_none=True)
         check_positive("clip", clip, allow_none=True)
-        check_choice("bn_mode", bn_mode, BN_MODES)
         self.noise = noise
         self.clip = clip
         self._store_attack_config(eps, alpha, bn_mode, lower, upper, generator)

@@ -51,10 +51,8 @@ from robust._training import (
 )
 from robust.early_stop import EarlyStop
 from robust.pgd import pgd
-from robust.threat import BN_MODES, check_choice, check_int
+from robust.threat import NORMS, check_choice, check_int
 from traincore import Updater, unwrap
-
-NORMS = ("linf", "l2")
 
 
 class PGDAT(AdversarialObjective):
@@ -111,12 +109,10 @@ class PGDAT(AdversarialObjective):
         if early_stop is not None and (not isinstance(early_stop, EarlyStop) or restarts != 1):
             raise ValueError(f"early_stop={early_stop!r} must be a robust.EarlyStop, with "
                              f"restarts=1 (got restarts={restarts!r})")
-        if norm not in NORMS:
-            raise ValueError(f"norm={norm!r} is not supported; use one of {NORMS}")
+        check_choice("norm", norm, NORMS)
         if isinstance(clean_weight, bool) or not isinstance(clean_weight, (int, float)) \
                 or not 0.0 <= clean_weight <= 1.0:
             raise ValueError(f"clean_weight={clean_weight!r} must be a number in [0, 1]")
-        check_choice("bn_mode", bn_mode, BN_MODES)
         self.steps = steps
         self.norm = norm
         self.random_start = random_start

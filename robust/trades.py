@@ -45,7 +45,7 @@ from robust._training import (
     like_input,
 )
 from robust.early_stop import EarlyStop
-from robust.threat import BN_MODES, check_choice, check_int
+from robust.threat import check_int
 from robust.trades_attack import trades_attack
 from traincore import Updater, unwrap
 
@@ -95,7 +95,6 @@ class TRADES(AdversarialObjective):
             raise ValueError(f"beta={beta!r} must be a finite number >= 0")
         check_positive("alpha", alpha, allow_none=True)
         check_int("steps", steps, 1)
-        check_choice("bn_mode", bn_mode, BN_MODES)
         self.beta = beta
         self.steps = steps
         self.early_stop = early_stop
