@@ -295,8 +295,8 @@ def _fv(name: str) -> np.ndarray:
     return _fleet_vals[name]
 
 
-@pytest.mark.parametrize("name", list(PAIRS))
 @pytest.mark.parametrize("impl", ["ours", "ours-1-thread"])
+@pytest.mark.parametrize("name", list(PAIRS))  # outermost: one input per detector, built once
 def test_fleet_ours(benchmark, name, impl):
     make = PAIRS[name][0]
     values = _fv(name)

@@ -73,17 +73,16 @@ ROOT = pathlib.Path(__file__).resolve().parent.parent
 RESULTS = ROOT / "benchmarks" / "results"
 BENCH_PYTHON = ROOT / ".venv-bench" / "bin" / "python"
 BEFORE = False  # --before: today's learner (the "before" column of issue 12)
-FUSED = True  # our learners use torch's fused Adam (same algorithm; one kernel per step)
 
 
-def ours(stream: Stream, n_features: int, seed: int, adapt: bool):
+def ours(stream: Stream, n_features: int, seed: int, adapt: bool, fused: bool = True):
     """OnlineLearner on the benchmark's MLP, with its default adaptation (or, with ``--before``,
     the recipe documented before issue 12); ``adapt`` False = the same learner without any
     detector or policy."""
     from adaptive import OnlineLearner
 
     model = mlp(n_features, HIDDEN, stream.n_classes or 1, seed)
-    opt = torch.optim.Adam(model.parameters(), lr=LR, fused=FUSED and not BEFORE)
+    opt = torch.optim.Adam(model.parameters(), lr=LR, fused=fused and not BEFORE)
     kw = {} if adapt else {"detector": None, "policies": ()}
     if adapt and BEFORE:
         # the layout before issue 10 (the --before run used a checkout of that commit)
@@ -182,7 +181,6 @@ def speed(dr: DeepRiver | None, path: pathlib.Path) -> dict:
     items, _ = stream.make(SPEED_N, 0)
     path.write_bytes(pickle.dumps(items))
     d = len(items[0][0])
-    global FUSED
     times: dict[str, list[float]] = {}
     for _ in range(SPEED_ROUNDS):
         for fused in (True, False):
@@ -191,11 +189,9 @@ def speed(dr: DeepRiver | None, path: pathlib.Path) -> dict:
                 times.setdefault("deep_river" + tag, []).append(dr.ask(
                     op="time", items=str(path), task=stream.task, n_classes=stream.n_classes,
                     seed=0, lr=LR, hidden=HIDDEN, fused=fused)["cpu_s"])
-            FUSED = fused
             for m in ("ours_default", "ours_static"):
                 times.setdefault(m + tag, []).append(
-                    time_one(ours(stream, d, 0, m == "ours_default"), items))
-            FUSED = True
+                    time_one(ours(stream, d, 0, m == "ours_default", fused=fused), items))
         times.setdefault("ARF", []).append(time_one(river_model("ARF", stream, 0), items))
     if own:
         dr.close()

@@ -14,8 +14,6 @@ how the defaults of :class:`adaptive.drift.BOCPD` were picked.
 
 from __future__ import annotations
 
-import itertools
-
 import numpy as np
 
 from benchmarks.tcpd.data import TUNING_SERIES, Series, find_data, load_series
@@ -60,8 +58,7 @@ def grid_report(make, grid: dict[str, list]) -> list[tuple[dict, dict[str, dict]
     """Mean F1/cover per tuning set for every grid point (default setting, raw values)."""
     sets = tuning_sets()
     rows = []
-    for combo in itertools.product(*grid.values()):
-        kw = dict(zip(grid, combo))
+    for kw in Entry("candidate", make, grid=grid).grid_points():
         entry = Entry("candidate", make, defaults=kw)
         rows.append((kw, {name: mean_scores(evaluate(entry, series, "default"),
                                             [s.name for s in series])
