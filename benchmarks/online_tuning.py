@@ -164,7 +164,9 @@ def main(argv: list[str] | None = None) -> None:
            f"Qualifying (never more than 0.5 point below static): {ranking['qualifying']}; "
            f"chosen: **{ranking['chosen']}**.", "",
            f"torch {torch.__version__}; {platform.machine()}; 1 thread; "
-           f"{doc['seconds']:.0f} s on a shared 2-core machine."]
+           f"{doc['seconds']:.0f} s on a shared 2-core machine.", "",
+           "Reproduce: `.venv/bin/python benchmarks/online_tuning.py` (or one process per seed "
+           "with `--seeds S --out DIR/sS`, then `--merge DIR/s*.json`)."]
     out.with_suffix(".md").write_text("\n".join(md) + "\n")
     print("\n".join(md))
 
