@@ -18,7 +18,8 @@ any tuning stream, then the best post-drift gain, ties (within 0.1 point) to the
 setting. Every qualifying setting gained within 0.1 point after the changes (x10 lost up to
 0.45 point). The cheapest was DDM with a forked candidate, but DDM raises warnings while a model
 is still learning from scratch (19 warnings in samples 65-91 of
-``test_default_detector_ignores_a_learning_model_but_two_sided_adwin_does_not``), against the
+``test_default_detector_ignores_a_learning_model_but_two_sided_adwin_does_not`` rerun with
+``detector=DDM()``: count the ``"warning"`` entries of ``learner.events``), against the
 issue's "react to degradation, not learning"; excluding it, the rule gives one-sided HDDM_W with
 a forked candidate at the learner's own rate. The table is ``benchmarks/results/online_tuning.md``.
 """
